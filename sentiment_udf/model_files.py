@@ -1,0 +1,145 @@
+"""Find and describe the files of a model folder (Hugging Face layout), and check their checksums."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import ModelError
+
+EMBEDDED_MODEL_NAME = "sentiment-en-reviews-v2"
+EMBEDDED_MODELS_DIR = Path(__file__).parent / "models"
+MANIFEST_NAME = "MANIFEST.json"
+ONNX_PREFERENCE = ("model.onnx", "model_fp32.onnx")
+
+
+@dataclass(frozen=True)
+class ModelFiles:
+    """Where a model's files are and what its config says: the model described as data."""
+
+    name: str
+    folder: Path
+    onnx: Path
+    tokenizer: Path
+    config: Path
+    labels: tuple[str, ...]
+    max_positions: int | None
+
+
+def resolve_folder(model: str | Path | None) -> Path:
+    """The folder of `model`: None is the embedded model, a str is a path or an embedded name."""
+    if model is None:
+        return EMBEDDED_MODELS_DIR / EMBEDDED_MODEL_NAME
+    path = Path(model).expanduser()
+    if not path.exists() and (EMBEDDED_MODELS_DIR / str(model)).is_dir():
+        return EMBEDDED_MODELS_DIR / str(model)
+    return path
+
+
+def locate(model: str | Path | None = None, onnx_file: str | None = None) -> ModelFiles:
+    """Describe the model folder `model`; raise ModelError naming the file at fault."""
+    root = resolve_folder(model)
+    if not root.is_dir():
+        raise ModelError(f"model folder not found: {root}")
+    has_onnx_subfolder = (root / "onnx" / "config.json").is_file()
+    folder = root / "onnx" if has_onnx_subfolder and not list(root.glob("*.onnx")) else root
+    config = _require(folder, "config.json")
+    tokenizer = _require(folder, "tokenizer.json")
+    onnx = _pick_onnx(folder, onnx_file)
+    settings = _read_json(config)
+    return ModelFiles(
+        name=root.name,
+        folder=folder,
+        onnx=onnx,
+        tokenizer=tokenizer,
+        config=config,
+        labels=_labels(settings, config),
+        max_positions=settings.get("max_position_embeddings"),
+    )
+
+
+def _require(folder: Path, name: str) -> Path:
+    path = folder / name
+    if not path.is_file():
+        raise ModelError(
+            f"{path}: file not found (a model folder needs config.json, "
+            "tokenizer.json and an .onnx file)"
+        )
+    return path
+
+
+def _pick_onnx(folder: Path, onnx_file: str | None) -> Path:
+    if onnx_file is not None:
+        return _require(folder, onnx_file)
+    for name in ONNX_PREFERENCE:
+        if (folder / name).is_file():
+            return folder / name
+    found = sorted(folder.glob("*.onnx"))
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        raise ModelError(f"{folder}: no .onnx file found")
+    names = ", ".join(p.name for p in found)
+    raise ModelError(f"{folder}: several .onnx files ({names}); choose one with onnx_file=")
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelError(f"{path}: not readable as JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise ModelError(f"{path}: expected a JSON object")
+    return data
+
+
+def _labels(settings: dict, config: Path) -> tuple[str, ...]:
+    id2label = settings.get("id2label")
+    if not isinstance(id2label, dict) or not id2label:
+        raise ModelError(f"{config}: no 'id2label' mapping of class ids to label names")
+    try:
+        ids = sorted(int(key) for key in id2label)
+    except ValueError:
+        raise ModelError(f"{config}: 'id2label' keys must be class ids 0..n-1") from None
+    if ids != list(range(len(ids))):
+        raise ModelError(f"{config}: 'id2label' keys must be class ids 0..n-1, got {ids}")
+    labels = tuple(str(id2label[str(i)]).lower() for i in ids)
+    if len(set(labels)) != len(labels):
+        raise ModelError(f"{config}: 'id2label' repeats a label: {labels}")
+    return labels
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        while chunk := stream.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def write_manifest(folder: Path) -> Path:
+    """Record the SHA-256 of every file in `folder` (used when we ship a model)."""
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.name != MANIFEST_NAME)
+    manifest = {p.name: {"sha256": sha256(p), "bytes": p.stat().st_size} for p in files}
+    target = folder / MANIFEST_NAME
+    target.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    return target
+
+
+def verify_manifest(folder: Path) -> bool:
+    """Check the files against MANIFEST.json; False when the folder has none, ModelError on a mismatch."""
+    manifest_path = folder / MANIFEST_NAME
+    if not manifest_path.is_file():
+        return False
+    for name, expected in _read_json(manifest_path).items():
+        path = folder / name
+        if not path.is_file():
+            raise ModelError(f"{path}: listed in {MANIFEST_NAME} but missing")
+        if path.stat().st_size != expected["bytes"] or sha256(path) != expected["sha256"]:
+            raise ModelError(
+                f"{path}: checksum does not match {MANIFEST_NAME} "
+                "(the file is damaged or was changed; reinstall sentiment-udf)"
+            )
+    return True

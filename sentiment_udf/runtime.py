@@ -1,0 +1,171 @@
+"""The model runtime: a tokenizer, an onnxruntime session and numpy. Knows nothing of DuckDB."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import onnxruntime as ort
+
+from .batching import pad, plan_batches
+from .encoding import TextEncoder, is_blank
+from .errors import ModelError
+from .model_files import ModelFiles, locate, verify_manifest
+
+LongText = Literal["truncate", "chunk"]
+KNOWN_INPUTS = {"input_ids", "attention_mask", "token_type_ids"}
+DEFAULT_MAX_LENGTH = 512
+DEFAULT_TOKEN_BUDGET = 8192
+DEFAULT_MAX_BATCH_ROWS = 64
+
+
+class SentimentModel:
+    """A loaded classifier: texts in, class probabilities out. Thread-safe; share one per process."""
+
+    def __init__(
+        self,
+        model: str | Path | None = None,
+        *,
+        max_length: int = DEFAULT_MAX_LENGTH,
+        long_text: LongText = "truncate",
+        threads: int | None = None,
+        onnx_file: str | None = None,
+        token_budget: int = DEFAULT_TOKEN_BUDGET,
+    ) -> None:
+        started = time.perf_counter()
+        if long_text not in ("truncate", "chunk"):
+            raise ValueError(f"long_text must be 'truncate' or 'chunk', not {long_text!r}")
+        self.files: ModelFiles = locate(model, onnx_file)
+        self.checksums_verified = verify_manifest(self.files.folder)
+        positions = self.files.max_positions
+        if max_length < 2 or (positions is not None and max_length > positions):
+            raise ModelError(
+                f"{self.files.config}: max_length={max_length} is outside 2.."
+                f"{positions} (max_position_embeddings)"
+            )
+        self.labels: tuple[str, ...] = self.files.labels
+        self.max_length = max_length
+        self.long_text: LongText = long_text
+        self.token_budget = max(token_budget, max_length)
+        self.threads = threads or os.cpu_count() or 1
+        self.encoder = TextEncoder(self.files.tokenizer, max_length)
+        self.session = _open_session(self.files.onnx, self.threads)
+        self._inputs = [i.name for i in self.session.get_inputs()]
+        self._output = _check_signature(self.session, self.files.onnx)
+        self._run_lock = threading.Lock()
+        self._probe()
+        self.load_seconds = time.perf_counter() - started
+
+    @property
+    def name(self) -> str:
+        return self.files.name
+
+    def predict_proba(self, texts: Sequence[str | None]) -> np.ndarray:
+        """Probabilities, shape (len(texts), len(labels)); a NaN row for None or blank text."""
+        out = np.full((len(texts), len(self.labels)), np.nan)
+        unique: dict[str, list[int]] = {}
+        for row, text in enumerate(texts):
+            if not is_blank(text):
+                unique.setdefault(text, []).append(row)
+        if not unique:
+            return out
+        distinct = list(unique)
+        probs = (
+            self._score_chunked(distinct)
+            if self.long_text == "chunk"
+            else self._score(self.encoder.truncated(distinct))
+        )
+        for rows, p in zip(unique.values(), probs):
+            out[rows] = p
+        return out
+
+    def predict(self, texts: Sequence[str | None]) -> list[str | None]:
+        """The most probable label of each text (None for None or blank text)."""
+        probs = self.predict_proba(texts)
+        best = np.argmax(np.nan_to_num(probs, nan=-1.0), axis=1)
+        return [None if np.isnan(p[0]) else self.labels[i] for p, i in zip(probs, best)]
+
+    def _score(self, sequences: list[list[int]]) -> np.ndarray:
+        probs = np.empty((len(sequences), len(self.labels)))
+        lengths = [len(s) for s in sequences]
+        for batch in plan_batches(lengths, self.token_budget, DEFAULT_MAX_BATCH_ROWS):
+            probs[batch] = self._run([sequences[i] for i in batch])
+        return probs
+
+    def _score_chunked(self, texts: list[str]) -> np.ndarray:
+        """Score every window of each text; combine by the mean weighted by window token counts."""
+        windows = self.encoder.windows(texts)
+        flat = [w for text_windows in windows for w in text_windows]
+        window_probs = self._score(flat)
+        weights = np.array([len(w) for w in flat], dtype=np.float64)
+        owner = np.repeat(np.arange(len(texts)), [len(w) for w in windows])
+        totals = np.zeros((len(texts), len(self.labels)))
+        np.add.at(totals, owner, window_probs * weights[:, None])
+        return totals / np.bincount(owner, weights=weights)[:, None]
+
+    def _run(self, sequences: list[list[int]]) -> np.ndarray:
+        return _softmax(self._logits(sequences).astype(np.float64))
+
+    def _logits(self, sequences: list[list[int]]) -> np.ndarray:
+        ids, mask = pad(sequences)
+        feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+        with self._run_lock:
+            (logits,) = self.session.run([self._output], {n: feed[n] for n in self._inputs})
+        return logits
+
+    def _probe(self) -> None:
+        """Score the tokenizer's highest token id once: catches a tokenizer that does not fit."""
+        highest = [self.encoder.prefix + [self.encoder.vocab_size - 1] + self.encoder.suffix]
+        try:
+            logits = self._logits(highest)
+        except Exception as exc:
+            raise ModelError(
+                f"{self.files.tokenizer}: does not fit {self.files.onnx.name} (token id "
+                f"{self.encoder.vocab_size - 1} of the tokenizer's {self.encoder.vocab_size} "
+                f"failed: {str(exc).splitlines()[0][:200]})"
+            ) from None
+        if logits.ndim != 2 or logits.shape[1] != len(self.labels):
+            raise ModelError(
+                f"{self.files.config}: id2label has {len(self.labels)} labels but "
+                f"{self.files.onnx.name} outputs {logits.shape[-1]} logits"
+            )
+
+
+def _open_session(path: Path, threads: int) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    try:
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:
+        reason = str(exc).splitlines()[0][:300]
+        raise ModelError(f"{path}: not a loadable ONNX model ({reason})") from None
+
+
+def _check_signature(session: ort.InferenceSession, path: Path) -> str:
+    names = {i.name for i in session.get_inputs()}
+    if "input_ids" not in names or not names <= KNOWN_INPUTS:
+        raise ModelError(
+            f"{path}: inputs are {sorted(names)}; expected input_ids, "
+            "attention_mask (and optionally token_type_ids)"
+        )
+    outputs = session.get_outputs()
+    by_name = {o.name: o for o in outputs}
+    output = by_name.get("logits", outputs[0])
+    if len(output.shape) != 2:
+        raise ModelError(
+            f"{path}: output {output.name!r} has shape {output.shape}; "
+            "expected [batch, labels] logits"
+        )
+    return output.name
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return shifted / shifted.sum(axis=1, keepdims=True)

@@ -1,0 +1,68 @@
+"""The embedded default model through SQL: real reviews, accuracy, batch-neighbour invariance."""
+
+from __future__ import annotations
+
+import duckdb
+import numpy as np
+import pytest
+
+import sentiment_udf
+from tests.conftest import shared_file
+
+
+@pytest.fixture(scope="module")
+def con():
+    connection = duckdb.connect()
+    sentiment_udf.register(connection)
+    yield connection
+    connection.close()
+
+
+@pytest.fixture(scope="module")
+def dev_scored(con):
+    """reviews_dev.csv scored through SQL, text only and with the title, in one query."""
+    path = shared_file("reviews_dev.csv")
+    return con.execute(
+        "SELECT label, text, s.label AS by_text, by_title, s.score AS score FROM ("
+        "  SELECT label, text, sentiment(text) AS s, classify_sentiment(title, text) AS by_title"
+        "  FROM read_csv(?)) ORDER BY text",
+        [str(path)],
+    ).fetchall()
+
+
+def test_clear_reviews_get_the_obvious_label(con):
+    rows = con.execute(
+        "SELECT classify_sentiment(t), sentiment_score(t), sentiment(t).label FROM (VALUES "
+        "('Absolutely love it. Best purchase I have made this year, works perfectly.'), "
+        "('Broke after two days and support never answered. Complete waste of money.')) v(t)"
+    ).fetchall()
+    assert rows[0][0] == "positive" and rows[0][1] > 0.9 and rows[0][2] == "positive"
+    assert rows[1][0] == "negative" and rows[1][1] < 0.1 and rows[1][2] == "negative"
+
+
+def test_title_form_on_clear_reviews(con):
+    label = con.execute(
+        "SELECT classify_sentiment('Do not buy', 'It stopped working after a week.')"
+    ).fetchone()[0]
+    assert label == "negative"
+
+
+@pytest.mark.slow
+def test_accuracy_on_dev_reviews_text_only(dev_scored):
+    accuracy = np.mean([row[0] == row[2] for row in dev_scored])
+    assert len(dev_scored) == 1626
+    assert accuracy >= 0.94, accuracy
+
+
+@pytest.mark.slow
+def test_accuracy_on_dev_reviews_with_titles(dev_scored):
+    accuracy = np.mean([row[0] == row[3] for row in dev_scored])
+    assert accuracy >= 0.95, accuracy
+
+
+@pytest.mark.slow
+def test_a_text_scores_the_same_alone_and_among_1625_others(con, dev_scored):
+    picks = dev_scored[:: len(dev_scored) // 24][:24]
+    alone = [con.execute("SELECT sentiment_score(?)", [row[1]]).fetchone()[0] for row in picks]
+    batched = [row[4] for row in picks]
+    assert np.max(np.abs(np.array(alone) - np.array(batched))) <= 1e-4

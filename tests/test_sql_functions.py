@@ -1,0 +1,154 @@
+"""The SQL functions on a real DuckDB, over a tiny real ONNX model built by the tests."""
+
+from __future__ import annotations
+
+import duckdb
+import numpy as np
+import pytest
+
+import sentiment_udf
+from sentiment_udf import ModelError, load_model
+from sentiment_udf.encoding import join_title
+from tests.tiny_model import build_tiny_model
+
+WORDS = ["good", "bad", "great", "awful", "fine", "broken", "love", "hate", "cheap", "solid"]
+
+
+def _texts(n: int, seed: int = 0) -> list[str]:
+    rng = np.random.default_rng(seed)
+    return [" ".join(rng.choice(WORDS, size=rng.integers(1, 40))) + f" #{i}" for i in range(n)]
+
+
+@pytest.fixture()
+def con(tiny_model):
+    connection = duckdb.connect()
+    sentiment_udf.register(connection, tiny_model)
+    yield connection
+    connection.close()
+
+
+def test_null_empty_and_whitespace_give_null(con):
+    rows = con.execute(
+        "SELECT classify_sentiment(t), sentiment_score(t), sentiment(t) "
+        "FROM (VALUES (NULL), (''), ('   '), (e'\\t\\n'), ('fine')) v(t)"
+    ).fetchall()
+    assert rows[:4] == [(None, None, None)] * 4
+    label, score, everything = rows[4]
+    assert label in ("negative", "positive") and 0 <= score <= 1
+    assert everything["label"] == label and everything["score"] == pytest.approx(score)
+    assert sum(everything["probabilities"].values()) == pytest.approx(1.0)
+
+
+def test_title_form_joins_title_and_text_and_tolerates_a_null_title(con, tiny_model):
+    model = load_model(tiny_model)
+    got = con.execute(
+        "SELECT sentiment_score('Great', 'it broke'), sentiment_score(NULL, 'it broke'), "
+        "sentiment_score('Great', NULL), classify_sentiment('', 'it broke')"
+    ).fetchone()
+    expected = model.predict_proba(["Great. it broke", "it broke"])[:, 1]
+    assert got[0] == pytest.approx(expected[0]) and got[1] == pytest.approx(expected[1])
+    assert got[2] is None
+    assert got[3] == model.predict(["it broke"])[0]
+
+
+def test_count_and_order_preserved_over_many_vectors(con, tiny_model):
+    texts = _texts(12_000)
+    texts[5] = None
+    texts[7_777] = ""
+    table = duckdb.sql("SELECT 1").arrow()  # noqa: F841 - warm duckdb's arrow path
+    import pyarrow as pa
+
+    reviews = pa.table({"id": list(range(len(texts))), "review": texts})
+    con.register("reviews", reviews)
+    rows = con.execute("SELECT id, sentiment_score(review) FROM reviews ORDER BY id").fetchall()
+    assert [r[0] for r in rows] == list(range(len(texts)))
+    expected = load_model(tiny_model).predict_proba(texts)[:, 1]
+    got = np.array([np.nan if r[1] is None else r[1] for r in rows])
+    assert np.isnan(got[5]) and np.isnan(got[7_777])
+    assert np.allclose(got, expected, equal_nan=True, atol=1e-6)
+    # without ORDER BY, the function must not reorder or drop rows of the scan either
+    unordered = con.execute("SELECT id, classify_sentiment(review) FROM reviews").fetchall()
+    assert sorted(r[0] for r in unordered) == list(range(len(texts)))
+
+
+def test_four_threads_give_the_same_results_as_one(con):
+    con.execute(
+        "CREATE TABLE r AS SELECT i AS id, t AS review FROM "
+        "(SELECT unnest(range(20000)) AS i) JOIN "
+        "(SELECT unnest(?) AS t, generate_subscripts(?, 1) - 1 AS j) ON i % 500 = j",
+        [_texts(500), _texts(500)],
+    )
+    query = "SELECT id, sentiment_score(review) FROM r ORDER BY id"
+    con.execute("SET threads = 1")
+    single = con.execute(query).fetchall()
+    con.execute("SET threads = 4")
+    multi = con.execute(query).fetchall()
+    assert len(single) == 20_000 and single == multi
+
+
+def test_cursors_see_the_functions(con):
+    cursor = con.cursor()
+    assert cursor.execute("SELECT classify_sentiment('good')").fetchone()[0] in (
+        "negative",
+        "positive",
+    )
+
+
+def test_two_models_side_by_side(con, tmp_path):
+    other = build_tiny_model(tmp_path / "other", labels=("neg", "positive"), seed=7)
+    registration = sentiment_udf.register(con, other, prefix="m2_")
+    assert registration.functions["classify_sentiment"] == "m2_classify_sentiment"
+    a, b, c = con.execute(
+        "SELECT sentiment_score('good bad'), m2_sentiment_score('good bad'), "
+        "m2_classify_sentiment('good bad')"
+    ).fetchall()[0]
+    assert a != pytest.approx(b)
+    assert c in ("neg", "positive")
+    named = sentiment_udf.register(con, other, names={"classify_sentiment": "label_of"})
+    assert con.execute("SELECT label_of('good')").fetchone()[0] in ("neg", "positive")
+    assert named.functions["sentiment"] == "sentiment"
+
+
+def test_registering_twice_replaces_the_functions(con, tiny_model):
+    sentiment_udf.register(con, tiny_model)
+    assert con.execute("SELECT count(classify_sentiment('x'))").fetchone() == (1,)
+
+
+def test_non_text_arguments_are_a_clear_error(con):
+    with pytest.raises(duckdb.Error, match=r"argument 1 is int32, not text; cast it"):
+        con.execute("SELECT classify_sentiment(42)").fetchall()
+    with pytest.raises(duckdb.Error, match=r"takes \(text\) or \(title, text\), not 3"):
+        con.execute("SELECT sentiment('a', 'b', 'c')").fetchall()
+    assert con.execute("SELECT classify_sentiment(42::VARCHAR)").fetchone()[0] is not None
+
+
+def test_model_without_positive_label_says_so_at_registration(tmp_path):
+    folder = build_tiny_model(tmp_path / "stars", labels=("1 star", "5 stars"))
+    con = duckdb.connect()
+    with pytest.raises(ModelError, match="no 'positive' label"):
+        sentiment_udf.register(con, folder)
+    sentiment_udf.register(con, folder, positive_label="5 stars")
+    assert 0 <= con.execute("SELECT sentiment_score('good')").fetchone()[0] <= 1
+
+
+def test_nothing_registered_persists_in_the_database_file(tiny_model, tmp_path):
+    path = str(tmp_path / "user.duckdb")
+    con = duckdb.connect(path)
+    sentiment_udf.register(con, tiny_model)
+    con.execute("CREATE TABLE scored AS SELECT classify_sentiment('good') AS label")
+    con.close()
+    reopened = duckdb.connect(path)
+    assert reopened.execute("SELECT count(*) FROM scored").fetchone() == (1,)
+    names = {
+        r[0] for r in reopened.execute("SELECT function_name FROM duckdb_functions()").fetchall()
+    }
+    assert not names & {"classify_sentiment", "sentiment_score", "sentiment"}
+    with pytest.raises(duckdb.CatalogException):
+        reopened.execute("SELECT classify_sentiment('good')")
+
+
+def test_title_joining_in_sql_matches_the_python_rule(con, tiny_model):
+    pairs = [("Nice", "it works"), ("Why?", "it broke"), ("  ", "meh")]
+    got = [con.execute("SELECT sentiment_score(?, ?)", list(p)).fetchone()[0] for p in pairs]
+    expected = load_model(tiny_model).predict_proba([join_title(*p) for p in pairs])[:, 1]
+    assert np.allclose(got, expected)

@@ -1,0 +1,69 @@
+"""Build a tiny but real ONNX sequence classifier (mean of token embeddings, then a linear layer)
+in the Hugging Face folder layout, reusing the embedded model's tokenizer."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from sentiment_udf.model_files import EMBEDDED_MODEL_NAME, EMBEDDED_MODELS_DIR
+
+EMBEDDED = EMBEDDED_MODELS_DIR / EMBEDDED_MODEL_NAME
+
+
+def build_tiny_model(
+    folder: Path,
+    labels: tuple[str, ...] = ("negative", "positive"),
+    vocab_rows: int = 30522,
+    config_labels: tuple[str, ...] | None = None,
+    seed: int = 0,
+) -> Path:
+    """Write config.json, tokenizer.json and model.onnx to `folder`; return it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    dim = 8
+    embeddings = rng.normal(size=(vocab_rows, dim)).astype(np.float32)
+    weights = rng.normal(size=(dim, len(labels))).astype(np.float32)
+    nodes = [
+        helper.make_node("Gather", ["embeddings", "input_ids"], ["tokens"]),
+        helper.make_node("Cast", ["attention_mask"], ["mask_f"], to=TensorProto.FLOAT),
+        helper.make_node("Unsqueeze", ["mask_f", "axis_last"], ["mask_3d"]),
+        helper.make_node("Mul", ["tokens", "mask_3d"], ["masked"]),
+        helper.make_node("ReduceSum", ["masked", "axis_seq"], ["summed"], keepdims=0),
+        helper.make_node("ReduceSum", ["mask_f", "axis_seq"], ["count"], keepdims=1),
+        helper.make_node("Div", ["summed", "count"], ["pooled"]),
+        helper.make_node("MatMul", ["pooled", "weights"], ["logits"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "tiny_classifier",
+        [
+            helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch", "sequence"]),
+            helper.make_tensor_value_info(
+                "attention_mask", TensorProto.INT64, ["batch", "sequence"]
+            ),
+        ],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", len(labels)])],
+        initializer=[
+            numpy_helper.from_array(embeddings, "embeddings"),
+            numpy_helper.from_array(weights, "weights"),
+            numpy_helper.from_array(np.array([2], dtype=np.int64), "axis_last"),
+            numpy_helper.from_array(np.array([1], dtype=np.int64), "axis_seq"),
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, folder / "model.onnx")
+    names = config_labels or labels
+    config = {
+        "id2label": {str(i): name for i, name in enumerate(names)},
+        "max_position_embeddings": 512,
+    }
+    (folder / "config.json").write_text(json.dumps(config))
+    shutil.copy(EMBEDDED / "tokenizer.json", folder / "tokenizer.json")
+    return folder
