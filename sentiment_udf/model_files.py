@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,13 +29,25 @@ class ModelFiles:
     max_positions: int | None
 
 
+def models_dir() -> Path:
+    """Where pulled and exported models live: $SENTIMENT_UDF_MODELS, else the user's cache."""
+    if os.environ.get("SENTIMENT_UDF_MODELS"):
+        return Path(os.environ["SENTIMENT_UDF_MODELS"]).expanduser()
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache) / "sentiment-udf" / "models"
+
+
 def resolve_folder(model: str | Path | None) -> Path:
-    """The folder of `model`: None is the embedded model, a str is a path or an embedded name."""
+    """The folder of `model`: None is the embedded model; else a path, an embedded model's name,
+    or the name of a folder in models_dir()."""
     if model is None:
         return EMBEDDED_MODELS_DIR / EMBEDDED_MODEL_NAME
     path = Path(model).expanduser()
-    if not path.exists() and (EMBEDDED_MODELS_DIR / str(model)).is_dir():
-        return EMBEDDED_MODELS_DIR / str(model)
+    if path.exists() or isinstance(model, Path) or os.sep in str(model):
+        return path
+    for base in (EMBEDDED_MODELS_DIR, models_dir()):
+        if (base / str(model)).is_dir():
+            return base / str(model)
     return path
 
 

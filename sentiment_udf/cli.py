@@ -1,0 +1,333 @@
+"""The `sentiment-udf` command: each command parses its options and calls the library."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+import duckdb
+
+from . import __version__
+from .errors import ModelError
+from .model_cache import load_model
+from .sql_names import SourceError, file_source, table_source
+
+USER_ERRORS = (ModelError, SourceError, duckdb.Error, ValueError, OSError)
+
+
+def user_errors(command: Callable) -> Callable:
+    """Report a user's mistake as one line on stderr with exit code 1, Ctrl-C with 130."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except USER_ERRORS as exc:
+            raise click.ClickException(str(exc).strip().splitlines()[0]) from None
+        except KeyboardInterrupt:
+            click.echo("Interrupted.", err=True)
+            sys.exit(130)
+
+    return wrapper
+
+
+def model_options(command: Callable) -> Callable:
+    options = [
+        click.option(
+            "--model", "-m", default=None, help="Model name or folder (default: embedded)."
+        ),
+        click.option(
+            "--max-length",
+            type=click.IntRange(2),
+            default=512,
+            show_default=True,
+            help="Tokens per text, longer texts are truncated.",
+        ),
+        click.option(
+            "--threads",
+            type=click.IntRange(1),
+            default=None,
+            help="onnxruntime threads (default: all cores).",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _model_kwargs(max_length: int, threads: int | None) -> dict:
+    return {"max_length": max_length, "threads": threads}
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="sentiment-udf")
+def main() -> None:
+    """Sentiment classification in SQL: DuckDB with classify_sentiment, sentiment_score and
+    sentiment registered, on an embedded ONNX model, offline."""
+
+
+@main.command()
+@click.argument("sql")
+@click.option(
+    "--db", type=click.Path(dir_okay=False), help="DuckDB database file (default: in memory)."
+)
+@click.option("--read-only", is_flag=True, help="Open --db read-only.")
+@model_options
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "csv", "json", "parquet"]),
+    default="table",
+    show_default=True,
+    help="json is one object per line.",
+)
+@click.option(
+    "--output", "-o", type=click.Path(dir_okay=False), help="Write here instead of stdout."
+)
+@user_errors
+def query(
+    sql: str,
+    db: str | None,
+    read_only: bool,
+    model: str | None,
+    max_length: int,
+    threads: int | None,
+    fmt: str,
+    output: str | None,
+) -> None:
+    """Run SQL with the sentiment functions registered and print or write the result."""
+    from .sql_session import open_connection, run, write
+
+    con = open_connection(db, model, read_only=read_only, **_model_kwargs(max_length, threads))
+    table = run(con, sql)
+    if table is not None:
+        write(table, fmt, output)
+    con.close()
+
+
+@main.command()
+@click.option(
+    "--db", type=click.Path(dir_okay=False), help="DuckDB database file (default: in memory)."
+)
+@click.option("--read-only", is_flag=True, help="Open --db read-only.")
+@model_options
+@user_errors
+def shell(
+    db: str | None, read_only: bool, model: str | None, max_length: int, threads: int | None
+) -> None:
+    """An interactive SQL prompt with the sentiment functions (reads piped statements too)."""
+    from .shell import run_shell
+    from .sql_session import open_connection
+
+    con = open_connection(db, model, read_only=read_only, **_model_kwargs(max_length, threads))
+    code = run_shell(con)
+    con.close()
+    sys.exit(code)
+
+
+@main.command()
+@click.option(
+    "--db", type=click.Path(dir_okay=False), help="DuckDB database of --table and --target-table."
+)
+@click.option("--table", help="Source table or view in --db.")
+@click.option(
+    "--input",
+    "input_file",
+    type=click.Path(dir_okay=False),
+    help="Source file instead: .parquet, .csv or .json.",
+)
+@click.option("--text-column", required=True, help="Column holding the review text.")
+@click.option("--title-column", help="Column holding the title (scored as '<title>. <text>').")
+@click.option("--id-column", required=True, help="Column that identifies rows (used by --resume).")
+@click.option("--target-table", help="New table in --db to write id, label, score into.")
+@click.option(
+    "--output", "-o", type=click.Path(dir_okay=False), help="Parquet file to write instead."
+)
+@click.option("--replace", is_flag=True, help="Overwrite an existing target.")
+@click.option("--resume", is_flag=True, help="Score only the rows the target lacks.")
+@click.option(
+    "--batch-rows",
+    type=click.IntRange(1),
+    default=8192,
+    show_default=True,
+    help="Rows read, sorted and committed together.",
+)
+@click.option("--quiet", "-q", is_flag=True, help="No progress display.")
+@model_options
+@user_errors
+def score(
+    db: str | None,
+    table: str | None,
+    input_file: str | None,
+    text_column: str,
+    title_column: str | None,
+    id_column: str,
+    target_table: str | None,
+    output: str | None,
+    replace: bool,
+    resume: bool,
+    batch_rows: int,
+    quiet: bool,
+    model: str | None,
+    max_length: int,
+    threads: int | None,
+) -> None:
+    """Bulk-score a table or file into a new table or a Parquet file, resumably."""
+    from . import bulk
+    from .progress import Progress
+
+    if (table is None) == (input_file is None):
+        raise click.UsageError("give exactly one of --table or --input")
+    if (target_table is None) == (output is None):
+        raise click.UsageError("give exactly one of --target-table or --output")
+    if (table or target_table) and db is None:
+        raise click.UsageError("--table and --target-table need --db")
+    if table and not Path(db).exists():
+        raise SourceError(f"{db}: database file not found")
+    con = duckdb.connect(db or ":memory:")
+    source = table_source(con, table) if table else file_source(input_file)
+    loaded = load_model(model, **_model_kwargs(max_length, threads))
+    progress = None if quiet or not sys.stderr.isatty() else Progress()
+    result = bulk.score(
+        con,
+        source,
+        loaded,
+        id_column=id_column,
+        text_column=text_column,
+        title_column=title_column,
+        target_table=target_table,
+        output=output,
+        replace=replace,
+        resume=resume,
+        batch_rows=batch_rows,
+        progress=progress,
+    )
+    if progress:
+        progress.finish()
+    con.close()
+    rate = result.rows_scored / result.seconds if result.seconds else 0.0
+    click.echo(
+        f"scored {result.rows_scored:,} rows into {result.target} in {result.seconds:.1f} s "
+        f"({rate:,.1f} rows/s); {result.rows_already_done:,} were already there",
+        err=True,
+    )
+
+
+@main.command("eval")
+@click.option("--input", "input_file", type=click.Path(dir_okay=False), help="Labelled file.")
+@click.option("--db", type=click.Path(dir_okay=False), help="DuckDB database of --table.")
+@click.option("--table", help="Labelled table or view in --db.")
+@click.option("--text-column", required=True)
+@click.option("--label-column", required=True)
+@click.option("--title-column")
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+@model_options
+@user_errors
+def evaluate(
+    input_file: str | None,
+    db: str | None,
+    table: str | None,
+    text_column: str,
+    label_column: str,
+    title_column: str | None,
+    fmt: str,
+    model: str | None,
+    max_length: int,
+    threads: int | None,
+) -> None:
+    """Accuracy report (precision, recall, F1 per label) on labelled rows."""
+    from .evaluation import evaluate as run_evaluation
+
+    if (table is None) == (input_file is None):
+        raise click.UsageError("give exactly one of --table (with --db) or --input")
+    if table and (db is None or not Path(db).exists()):
+        raise SourceError(f"{db}: database file not found" if db else "--table needs --db")
+    con = duckdb.connect(db, read_only=True) if table else duckdb.connect()
+    source = table_source(con, table) if table else file_source(input_file)
+    loaded = load_model(model, **_model_kwargs(max_length, threads))
+    report = run_evaluation(
+        con,
+        source,
+        loaded,
+        text_column=text_column,
+        label_column=label_column,
+        title_column=title_column,
+    )
+    click.echo(report.to_json() if fmt == "json" else report.to_text())
+
+
+@main.group()
+def models() -> None:
+    """List, inspect, verify, download and export models."""
+
+
+models_dir_option = click.option(
+    "--models-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Local models folder (default: $SENTIMENT_UDF_MODELS or ~/.cache/sentiment-udf/models).",
+)
+
+
+@models.command("list")
+@models_dir_option
+@user_errors
+def models_list(models_dir: Path | None) -> None:
+    """The embedded model and the models in the local models folder."""
+    from .model_store import list_models
+
+    for name, path, kind in list_models(models_dir):
+        click.echo(f"{name}\t{kind}\t{path}")
+
+
+@models.command("info")
+@click.argument("model", required=False)
+@user_errors
+def models_info(model: str | None) -> None:
+    """Labels, max length, size, checksums and provenance (JSON)."""
+    from .model_store import model_info
+
+    click.echo(json.dumps(model_info(model).to_dict(), indent=2))
+
+
+@models.command("verify")
+@click.argument("model", required=False)
+@user_errors
+def models_verify(model: str | None) -> None:
+    """Load the model, check its files and score two probe reviews."""
+    from .model_store import verify_model
+
+    click.echo(json.dumps(verify_model(model), indent=2))
+
+
+@models.command("pull")
+@click.argument("repo_id")
+@click.option("--revision", default=None)
+@models_dir_option
+@user_errors
+def models_pull(repo_id: str, revision: str | None, models_dir: Path | None) -> None:
+    """Download a Hugging Face Hub repo's ONNX model, tokenizer and config (needs [hub])."""
+    from .model_store import pull
+
+    click.echo(str(pull(repo_id, models_dir, revision)))
+
+
+@models.command("export")
+@click.argument("checkpoint_dir", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--int8", is_flag=True, help="Dynamic int8 (faster; scores then depend on batch-mates)."
+)
+@user_errors
+def models_export(checkpoint_dir: Path, out_dir: Path, int8: bool) -> None:
+    """Export a Hugging Face PyTorch checkpoint to a model folder (needs [export])."""
+    from .model_store import export
+
+    click.echo(str(export(checkpoint_dir, out_dir, int8=int8)))

@@ -1,0 +1,111 @@
+"""Safe SQL building blocks: quoted identifiers and user-named tables and files as FROM clauses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+FILE_READERS = {
+    ".parquet": "read_parquet",
+    ".csv": "read_csv",
+    ".tsv": "read_csv",
+    ".json": "read_json_auto",
+    ".jsonl": "read_json_auto",
+    ".ndjson": "read_json_auto",
+}
+
+
+class SourceError(ValueError):
+    """A table, column or file the user named does not exist or does not fit."""
+
+
+@dataclass(frozen=True)
+class Source:
+    """Rows to read: a FROM clause (table, view or file reader) with its parameters."""
+
+    sql: str
+    params: tuple = ()
+
+
+def quote_identifier(name: str) -> str:
+    """`name` as a DuckDB identifier: double-quoted, inner quotes doubled, NUL refused."""
+    if not name or "\x00" in name:
+        raise SourceError(f"not a usable SQL name: {name!r}")
+    return '"' + name.replace('"', '""') + '"'
+
+
+def table_exists(con: duckdb.DuckDBPyConnection, schema: str | None, name: str) -> bool:
+    query = "SELECT count(*) FROM duckdb_tables() WHERE table_name = ?"
+    params = [name]
+    if schema is not None:
+        query += " AND schema_name = ?"
+        params.append(schema)
+    else:
+        query += " AND schema_name = current_schema() AND database_name = current_database()"
+    return con.execute(query, params).fetchall()[0][0] > 0
+
+
+def split_table(con: duckdb.DuckDBPyConnection, name: str) -> tuple[str | None, str]:
+    """(schema, table) for a name as a user typed it: a literal table name first, else `schema.table`."""
+    if table_exists(con, None, name):
+        return None, name
+    schema, dot, table = name.partition(".")
+    if dot and table and table_exists(con, schema, table):
+        return schema, table
+    return None, name
+
+
+def qualified(schema: str | None, table: str) -> str:
+    return (
+        quote_identifier(table)
+        if schema is None
+        else (f"{quote_identifier(schema)}.{quote_identifier(table)}")
+    )
+
+
+def table_source(con: duckdb.DuckDBPyConnection, name: str) -> Source:
+    """An existing table or view; SourceError when there is none."""
+    schema, table = split_table(con, name)
+    if not table_exists(con, schema, table) and not _view_exists(con, schema, table):
+        raise SourceError(f"no table named {name!r} in the database")
+    return Source(qualified(schema, table))
+
+
+def _view_exists(con: duckdb.DuckDBPyConnection, schema: str | None, name: str) -> bool:
+    query = "SELECT count(*) FROM duckdb_views() WHERE view_name = ?"
+    params = [name] + ([schema] if schema else [])
+    if schema:
+        query += " AND schema_name = ?"
+    return con.execute(query, params).fetchall()[0][0] > 0
+
+
+def file_source(path: str | Path) -> Source:
+    """A Parquet, CSV or JSON file."""
+    path = Path(path)
+    if not path.exists():
+        raise SourceError(f"{path}: file not found")
+    reader = FILE_READERS.get(path.suffix.lower())
+    if reader is None:
+        raise SourceError(f"{path}: unknown file type (use .parquet, .csv, .tsv, .json or .jsonl)")
+    return Source(f"{reader}(?)", (str(path),))
+
+
+def check_columns(
+    con: duckdb.DuckDBPyConnection,
+    source: Source,
+    columns: dict[str, str | None],
+    text_columns: tuple[str, ...] = (),
+) -> dict[str, str]:
+    """Check the named columns exist in `source` (and that text ones are VARCHAR); their types."""
+    described = con.execute(f"DESCRIBE SELECT * FROM {source.sql}", list(source.params)).fetchall()
+    types = {row[0]: row[1] for row in described}
+    for option, column in columns.items():
+        if column is None:
+            continue
+        if column not in types:
+            raise SourceError(f"{option} {column!r}: no such column (columns: {', '.join(types)})")
+        if option in text_columns and types[column] != "VARCHAR":
+            raise SourceError(f"{option} {column!r} is {types[column]}, not text (VARCHAR)")
+    return types

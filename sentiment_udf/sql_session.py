@@ -1,0 +1,94 @@
+"""A DuckDB connection with our functions on it, statements run on it, and results written out:
+the library under the `query` and `shell` commands."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import IO, Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+
+from .duckdb_functions import register
+from .sql_names import SourceError
+
+FORMATS = ("table", "csv", "json", "parquet")
+
+
+def open_connection(
+    db: str | None = None,
+    model: str | None = None,
+    *,
+    read_only: bool = False,
+    **model_options: Any,
+) -> duckdb.DuckDBPyConnection:
+    """Open `db` (in memory when None) and register the SQL functions on it."""
+    if db is not None and read_only and not Path(db).exists():
+        raise SourceError(f"{db}: database file not found")
+    if db is not None and not read_only and not Path(db).parent.exists():
+        raise SourceError(f"{db}: folder {Path(db).parent} does not exist")
+    con = duckdb.connect(db or ":memory:", read_only=read_only)
+    register(con, model, **model_options)
+    return con
+
+
+def run(con: duckdb.DuckDBPyConnection, sql: str) -> pa.Table | None:
+    """Run one or more statements; the last one's result as Arrow (None when it returns none)."""
+    relation = con.sql(sql)
+    return None if relation is None else relation.to_arrow_table()
+
+
+def write(
+    table: pa.Table, fmt: str = "table", output: str | None = None, stream: IO[str] | None = None
+) -> None:
+    """Write `table` as an aligned text table, CSV, JSON lines or Parquet, to `output` or `stream`."""
+    if fmt not in FORMATS:
+        raise ValueError(f"format must be one of {FORMATS}")
+    if fmt == "parquet":
+        if output is None:
+            raise SourceError("--format parquet needs --output FILE")
+        pq.write_table(table, output)
+        return
+    text = {"table": render_table, "csv": _csv, "json": _json_lines}[fmt](table)
+    if output is None:
+        (stream or sys.stdout).write(text)
+    else:
+        Path(output).write_text(text, encoding="utf-8")
+
+
+def render_table(table: pa.Table) -> str:
+    """A plain aligned table with a header rule, every row shown; NULL shown as NULL."""
+    names = table.column_names
+    rows = [[_cell(v) for v in row.values()] for row in table.to_pylist()]
+    widths = [max([len(n)] + [len(r[i]) for r in rows]) for i, n in enumerate(names)]
+    lines = [
+        "  ".join(n.ljust(w) for n, w in zip(names, widths)).rstrip(),
+        "  ".join("-" * w for w in widths),
+    ]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    lines.append(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
+    return "\n".join(lines) + "\n"
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, default=str)
+    return str(value).replace("\n", " ")
+
+
+def _csv(table: pa.Table) -> str:
+    sink = pa.BufferOutputStream()
+    pa_csv.write_csv(table, sink)
+    return sink.getvalue().to_pybytes().decode("utf-8")
+
+
+def _json_lines(table: pa.Table) -> str:
+    return "".join(json.dumps(row, default=str) + "\n" for row in table.to_pylist())
