@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import warnings
 from pathlib import Path
 
 from .errors import ModelError
@@ -35,7 +36,8 @@ def export_checkpoint(checkpoint: Path, out: Path, int8: bool = False) -> Path:
     ids = torch.ones((2, 16), dtype=torch.long)
     fp32 = out / ("model_fp32.onnx" if int8 else "model.onnx")
     axes = {0: "batch", 1: "sequence"}
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tracer chatter about shapes we mark dynamic
         torch.onnx.export(
             model,
             (ids, torch.ones_like(ids)),
@@ -52,5 +54,5 @@ def export_checkpoint(checkpoint: Path, out: Path, int8: bool = False) -> Path:
         quantize_dynamic(str(fp32), str(out / "model.onnx"), weight_type=QuantType.QInt8)
         fp32.unlink()
     for name in ("config.json", "tokenizer.json"):
-        shutil.copy(checkpoint / name, out / name)
+        shutil.copyfile(checkpoint / name, out / name)
     return out

@@ -1,0 +1,421 @@
+"""The installed `sentiment-udf` command, run in subprocesses on real files and databases."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from tests.cli_helpers import assert_one_line_error, cli, script
+from tests.conftest import shared_file
+
+WORDS = ["good", "bad", "great", "awful", "fine", "broken", "love", "hate", "cheap", "solid"]
+
+
+@pytest.fixture()
+def reviews(tmp_path):
+    """A Parquet file of 2,000 reviews with ids, and a database holding it under awkward names."""
+    path = tmp_path / "reviews.parquet"
+    texts = [" ".join(WORDS[(x * 7 + i) % 10] for x in range(1 + i % 30)) for i in range(2000)]
+    pq.write_table(
+        pa.table(
+            {
+                "id": range(2000),
+                "title": [f"title {i}" for i in range(2000)],
+                "review": texts,
+                "stars": [i % 3 for i in range(2000)],
+            }
+        ),
+        path,
+    )
+    db = tmp_path / "shop.duckdb"
+    con = duckdb.connect(str(db))
+    con.execute(
+        'CREATE TABLE "my ""odd"" table" AS SELECT id AS "select", review AS "the text", '
+        "title, stars FROM read_parquet(?)",
+        [str(path)],
+    )
+    con.close()
+    return path, db
+
+
+def test_help_everywhere():
+    for args in ([], ["query"], ["shell"], ["score"], ["eval"], ["models"], ["models", "pull"]):
+        result = cli(*args, "--help")
+        assert result.returncode == 0 and "Usage:" in result.stdout, args
+
+
+def test_query_formats(tiny_model, reviews, tmp_path):
+    path, _ = reviews
+    sql = f"SELECT id, classify_sentiment(review) AS label FROM '{path}' ORDER BY id LIMIT 3"
+    table = cli("query", sql, "--model", str(tiny_model))
+    assert table.returncode == 0, table.stderr
+    assert table.stdout.splitlines()[0].split() == ["id", "label"] and "(3 rows)" in table.stdout
+    csv = cli("query", sql, "--model", str(tiny_model), "--format", "csv")
+    assert csv.stdout.splitlines()[0] == '"id","label"' and len(csv.stdout.splitlines()) == 4
+    lines = cli("query", sql, "--model", str(tiny_model), "--format", "json").stdout.splitlines()
+    assert [json.loads(line)["id"] for line in lines] == [0, 1, 2]
+    out = tmp_path / "out.parquet"
+    written = cli("query", sql, "--model", str(tiny_model), "--format", "parquet", "-o", str(out))
+    assert written.returncode == 0 and pq.read_table(out).num_rows == 3
+
+
+def test_query_on_a_database_and_its_errors(tiny_model, reviews, tmp_path):
+    _, db = reviews
+    ok = cli(
+        "query",
+        'SELECT count(sentiment_score("the text")) FROM "my ""odd"" table"',
+        "--db",
+        str(db),
+        "--read-only",
+        "--model",
+        str(tiny_model),
+        "--format",
+        "csv",
+    )
+    assert ok.returncode == 0 and ok.stdout.splitlines()[1] == "2000"
+    missing = cli("query", "SELECT 1", "--db", str(tmp_path / "none.duckdb"), "--read-only")
+    assert_one_line_error(missing, "database file not found")
+    bad_sql = cli(
+        "query", "SELECT classify_sentiment(stars) FROM 'nope.parquet'", "--model", str(tiny_model)
+    )
+    assert_one_line_error(bad_sql, "nope.parquet")
+    not_text = cli(
+        "query", f"SELECT classify_sentiment(stars) FROM '{reviews[0]}'", "--model", str(tiny_model)
+    )
+    assert_one_line_error(not_text, "not text")
+    bad_model = cli("query", "SELECT 1", "--model", str(tmp_path / "no-model"))
+    assert_one_line_error(bad_model, "model folder not found")
+
+
+def test_shell_reads_statements_from_stdin(tiny_model):
+    session = (
+        "CREATE TABLE t AS SELECT 'great' AS review\n  UNION ALL SELECT 'awful';\n"
+        "SELECT count(classify_sentiment(review)) AS n\nFROM t;\n.quit\nSELECT 'never';\n"
+    )
+    result = cli("shell", "--model", str(tiny_model), stdin=session)
+    assert result.returncode == 0, result.stderr
+    assert "n" in result.stdout and "2" in result.stdout and "never" not in result.stdout
+    failing = cli("shell", "--model", str(tiny_model), stdin="SELECT * FROM missing;\nSELECT 1;")
+    assert failing.returncode == 1 and "missing" in failing.stderr and "1" in failing.stdout
+
+
+def test_score_table_to_table_with_awkward_names(tiny_model, reviews):
+    _, db = reviews
+    args = [
+        "score",
+        "--db",
+        str(db),
+        "--table",
+        'my "odd" table',
+        "--text-column",
+        "the text",
+        "--title-column",
+        "title",
+        "--id-column",
+        "select",
+        "--target-table",
+        "scored; DROP",
+        "--model",
+        str(tiny_model),
+        "--batch-rows",
+        "300",
+    ]
+    first = cli(*args)
+    assert first.returncode == 0, first.stderr
+    assert "scored 2,000 rows" in first.stderr
+    con = duckdb.connect(str(db), read_only=True)
+    assert con.execute(
+        'SELECT count(*), count(DISTINCT "select"), count(label) FROM "scored; DROP"'
+    ).fetchall() == [(2000, 2000, 2000)]
+    assert con.execute('SELECT count(*) FROM "my ""odd"" table"').fetchall() == [(2000,)]
+    con.close()
+    again = cli(*args)
+    assert_one_line_error(again, "exists", "--replace")
+    replaced = cli(*args, "--replace")
+    assert replaced.returncode == 0 and "scored 2,000 rows" in replaced.stderr
+
+
+def test_score_agrees_with_the_sql_function(tiny_model, reviews, tmp_path):
+    path, _ = reviews
+    out = tmp_path / "scored.parquet"
+    result = cli(
+        "score",
+        "--input",
+        str(path),
+        "--text-column",
+        "review",
+        "--title-column",
+        "title",
+        "--id-column",
+        "id",
+        "--output",
+        str(out),
+        "--model",
+        str(tiny_model),
+    )
+    assert result.returncode == 0, result.stderr
+    rows = cli(
+        "query",
+        f"SELECT count(*) FROM '{out}' s JOIN '{path}' r USING (id) "
+        "WHERE abs(s.score - sentiment_score(r.title, r.review)) < 1e-9 "
+        "AND s.label = classify_sentiment(r.title, r.review)",
+        "--model",
+        str(tiny_model),
+        "--format",
+        "csv",
+    )
+    assert rows.stdout.splitlines()[1] == "2000"
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--text-column", "nope"], "no such column"),
+        (["--text-column", "stars"], "not text"),
+        (["--text-column", "review", "--id-column", "stars"], "repeated"),
+    ],
+)
+def test_score_refuses_bad_columns(tiny_model, reviews, tmp_path, extra, message):
+    path, _ = reviews
+    args = [
+        "score",
+        "--input",
+        str(path),
+        "--output",
+        str(tmp_path / "o.parquet"),
+        "--model",
+        str(tiny_model),
+        "--id-column",
+        "id",
+        *extra,
+    ]
+    assert_one_line_error(cli(*args), message)
+
+
+def test_score_missing_database_and_table(tiny_model, reviews, tmp_path):
+    _, db = reviews
+    base = [
+        "score",
+        "--text-column",
+        "review",
+        "--id-column",
+        "id",
+        "--target-table",
+        "out",
+        "--model",
+        str(tiny_model),
+    ]
+    assert_one_line_error(
+        cli(*base, "--db", str(tmp_path / "x.duckdb"), "--table", "t"), "database file not found"
+    )
+    assert_one_line_error(cli(*base, "--db", str(db), "--table", "nope"), "no table named 'nope'")
+
+
+def _big_input(tmp_path, rows: int = 300_000):
+    path = tmp_path / "big.parquet"
+    duckdb.execute(
+        f"COPY (SELECT i AS id, 'review number ' || i || ' is ' || "
+        f"CASE WHEN i % 2 = 0 THEN 'good' ELSE 'awful' END AS review "
+        f"FROM range({rows}) t(i)) TO '{path}'"
+    )
+    return path
+
+
+def _interrupt(args: list[str], ready, sig: int) -> int:
+    process = subprocess.Popen([script(), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    while not ready() and process.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    process.send_signal(sig)
+    process.communicate(timeout=120)
+    return process.returncode
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
+def test_interrupted_parquet_score_resumes_without_loss_or_duplicates(tiny_model, tmp_path, sig):
+    source = _big_input(tmp_path)
+    out = tmp_path / "scored.parquet"
+    parts = tmp_path / "scored.parquet.parts"
+    args = [
+        "score",
+        "--input",
+        str(source),
+        "--text-column",
+        "review",
+        "--id-column",
+        "id",
+        "--output",
+        str(out),
+        "--model",
+        str(tiny_model),
+        "--batch-rows",
+        "5000",
+    ]
+    code = _interrupt(args, lambda: len(list(parts.glob("part-*.parquet"))) >= 2, sig)
+    assert code != 0 and not out.exists()
+    done = sum(pq.ParquetFile(p).metadata.num_rows for p in parts.glob("part-*.parquet"))
+    assert 0 < done < 300_000
+    resumed = cli(*args, "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"{done:,} were already there" in resumed.stderr
+    ids = pq.read_table(out, columns=["id"]).column("id").to_pylist()
+    assert sorted(ids) == list(range(300_000))
+
+
+def test_interrupted_table_score_resumes_without_loss_or_duplicates(tiny_model, tmp_path):
+    source = _big_input(tmp_path)
+    db = tmp_path / "db.duckdb"
+    duckdb.connect(str(db)).execute(
+        "CREATE TABLE src AS SELECT * FROM read_parquet(?)", [str(source)]
+    ).close()
+    args = [
+        "score",
+        "--db",
+        str(db),
+        "--table",
+        "src",
+        "--text-column",
+        "review",
+        "--id-column",
+        "id",
+        "--target-table",
+        "dst",
+        "--model",
+        str(tiny_model),
+        "--batch-rows",
+        "5000",
+    ]
+    started = time.time()
+    code = _interrupt(args, lambda: time.time() - started > 4, signal.SIGKILL)
+    assert code != 0
+    resumed = cli(*args, "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    con = duckdb.connect(str(db), read_only=True)
+    assert con.execute(
+        "SELECT count(*), count(DISTINCT id), min(id), max(id) FROM dst"
+    ).fetchall() == [(300_000, 300_000, 0, 299_999)]
+    assert con.execute("SELECT count(*) FROM src").fetchall() == [(300_000,)]
+    con.close()
+
+
+def test_eval_report_text_and_json(tiny_model, tmp_path):
+    path = tmp_path / "labelled.csv"
+    duckdb.execute(
+        f"COPY (SELECT CASE WHEN i % 2 = 0 THEN 'Positive' ELSE 'NEGATIVE' END "
+        f"AS label, 'this is ' || CASE WHEN i % 3 = 0 THEN 'good' ELSE 'bad' END "
+        f"AS text FROM range(60) t(i)) TO '{path}'"
+    )
+    text = cli(
+        "eval",
+        "--input",
+        str(path),
+        "--text-column",
+        "text",
+        "--label-column",
+        "label",
+        "--model",
+        str(tiny_model),
+    )
+    assert text.returncode == 0, text.stderr
+    assert "precision" in text.stdout and "weighted avg" in text.stdout
+    report = json.loads(
+        cli(
+            "eval",
+            "--input",
+            str(path),
+            "--text-column",
+            "text",
+            "--label-column",
+            "label",
+            "--model",
+            str(tiny_model),
+            "--format",
+            "json",
+        ).stdout
+    )
+    assert report["labels"]["positive"]["support"] == 30
+    assert report["labels"]["negative"]["support"] == 30
+    sql = cli(
+        "query",
+        f"SELECT avg((classify_sentiment(text) = lower(label))::INT) FROM '{path}'",
+        "--model",
+        str(tiny_model),
+        "--format",
+        "csv",
+    )
+    assert report["accuracy"] == pytest.approx(float(sql.stdout.splitlines()[1]))
+
+
+def test_eval_names_unknown_labels(tiny_model, tmp_path):
+    path = tmp_path / "labelled.csv"
+    path.write_text("label,text\npositive,good\nneutral,ok\nmixed,hm\n")
+    result = cli(
+        "eval",
+        "--input",
+        str(path),
+        "--text-column",
+        "text",
+        "--label-column",
+        "label",
+        "--model",
+        str(tiny_model),
+    )
+    assert_one_line_error(result, "mixed, neutral")
+
+
+def test_eval_embedded_model_on_real_reviews(tmp_path):
+    dev = shared_file("reviews_dev.csv")
+    sample = tmp_path / "sample.csv"
+    duckdb.execute(
+        f"COPY (SELECT * FROM read_csv('{dev}') USING SAMPLE 120 ROWS (reservoir, 7)) TO '{sample}'"
+    )
+    report = json.loads(
+        cli(
+            "eval",
+            "--input",
+            str(sample),
+            "--text-column",
+            "text",
+            "--title-column",
+            "title",
+            "--label-column",
+            "label",
+            "--format",
+            "json",
+        ).stdout
+    )
+    assert report["accuracy"] >= 0.88
+    assert report["macro_avg"]["support"] == 120
+
+
+def test_models_list_info_verify(tiny_model, tmp_path):
+    env_dir = tmp_path / "models"
+    (env_dir / "tiny").mkdir(parents=True)
+    for f in tiny_model.iterdir():
+        (env_dir / "tiny" / f.name).write_bytes(f.read_bytes())
+    listed = cli("models", "list", "--models-dir", str(env_dir))
+    assert "sentiment-en-reviews-v2\tembedded" in listed.stdout and "tiny\tlocal" in listed.stdout
+    info = json.loads(cli("models", "info").stdout)
+    assert info["labels"] == ["negative", "positive"] and info["max_positions"] == 512
+    assert len(info["checksums"]["model.onnx"]) == 64
+    verified = json.loads(cli("models", "verify").stdout)
+    assert verified["checksums_verified"] is True
+    probes = list(verified["probes"].values())
+    assert probes[0]["positive"] > 0.5 > probes[1]["positive"]
+    env = {**os.environ, "SENTIMENT_UDF_MODELS": str(env_dir)}
+    by_name = subprocess.run(
+        [script(), "query", "SELECT classify_sentiment('good')", "--model", "tiny"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert by_name.returncode == 0, by_name.stderr
+    assert_one_line_error(cli("models", "verify", str(tmp_path / "none")), "not found")
