@@ -23,6 +23,7 @@ from .model_cache import load_model
 from .runtime import SentimentModel
 
 FUNCTION_ROLES = ("classify_sentiment", "sentiment_score", "sentiment")
+MACROS_FILE = Path(__file__).parent / "sql" / "macros.sql"
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ def register(
     prefix: str = "",
     names: Mapping[str, str] | None = None,
     positive_label: str = "positive",
+    macros: bool = False,
     **model_options: Any,
 ) -> Registration:
     """Register classify_sentiment, sentiment_score and sentiment on `con` (default: duckdb's own).
@@ -47,6 +49,7 @@ def register(
     Each takes `(text)` or `(title, text)`. `prefix` or `names` ({role: name}) rename them, so
     several models can sit side by side. `model_options` go to SentimentModel (max_length,
     long_text, threads, onnx_file, token_budget). Registering a name again replaces it.
+    `macros=True` also adds the TEMP macros of sql/macros.sql (sentiment_label, ...).
     """
     con = duckdb.default_connection() if con is None else con
     loaded = load_model(model, **model_options)
@@ -63,7 +66,16 @@ def register(
     }
     for role, (udf, return_type) in udfs.items():
         _create(con, chosen[role], udf, return_type)
+    if macros:
+        if chosen["sentiment_score"] != "sentiment_score" or chosen["sentiment"] != "sentiment":
+            raise ValueError("macros=True needs the default function names (the macros call them)")
+        load_macros(con)
     return Registration(model=loaded, functions=chosen)
+
+
+def load_macros(con: duckdb.DuckDBPyConnection) -> None:
+    """Add the TEMP macros of sql/macros.sql to this connection (not to its cursors)."""
+    con.execute(MACROS_FILE.read_text(encoding="utf-8"))
 
 
 def _create(con: duckdb.DuckDBPyConnection, name: str, udf: Any, return_type: Any) -> None:

@@ -3,6 +3,8 @@ the library under the `query` and `shell` commands."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import sys
 from pathlib import Path
@@ -10,7 +12,6 @@ from typing import IO, Any
 
 import duckdb
 import pyarrow as pa
-import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from .duckdb_functions import register
@@ -32,7 +33,7 @@ def open_connection(
     if db is not None and not read_only and not Path(db).parent.exists():
         raise SourceError(f"{db}: folder {Path(db).parent} does not exist")
     con = duckdb.connect(db or ":memory:", read_only=read_only)
-    register(con, model, **model_options)
+    register(con, model, macros=True, **model_options)
     return con
 
 
@@ -85,9 +86,15 @@ def _cell(value: Any) -> str:
 
 
 def _csv(table: pa.Table) -> str:
-    sink = pa.BufferOutputStream()
-    pa_csv.write_csv(table, sink)
-    return sink.getvalue().to_pybytes().decode("utf-8")
+    """RFC 4180 CSV, quoting only where needed; NULL as an empty field."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(table.column_names)
+    for row in table.to_pylist():
+        writer.writerow(
+            json.dumps(v, default=str) if isinstance(v, (dict, list)) else v for v in row.values()
+        )
+    return buffer.getvalue()
 
 
 def _json_lines(table: pa.Table) -> str:

@@ -59,7 +59,7 @@ def test_query_formats(tiny_model, reviews, tmp_path):
     assert table.returncode == 0, table.stderr
     assert table.stdout.splitlines()[0].split() == ["id", "label"] and "(3 rows)" in table.stdout
     csv = cli("query", sql, "--model", str(tiny_model), "--format", "csv")
-    assert csv.stdout.splitlines()[0] == '"id","label"' and len(csv.stdout.splitlines()) == 4
+    assert csv.stdout.splitlines()[0] == "id,label" and len(csv.stdout.splitlines()) == 4
     lines = cli("query", sql, "--model", str(tiny_model), "--format", "json").stdout.splitlines()
     assert [json.loads(line)["id"] for line in lines] == [0, 1, 2]
     out = tmp_path / "out.parquet"
