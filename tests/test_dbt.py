@@ -1,0 +1,91 @@
+"""`dbt build` with the real dbt CLI on the example project, through our dbt-duckdb plugin."""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+PROJECT = Path(__file__).resolve().parents[1] / "examples" / "dbt_reviews"
+DBT = Path(sys.executable).parent / "dbt"
+
+
+def _dbt_build(project: Path, db: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "REVIEWS_DUCKDB": str(db), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    return subprocess.run(
+        [str(DBT), "build", "--project-dir", str(project), "--profiles-dir", str(project)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=900,
+    )
+
+
+@pytest.fixture()
+def project(tmp_path):
+    if not DBT.exists():
+        pytest.skip(f"{DBT} missing: dbt-core and dbt-duckdb come with pip install -e '.[test]'")
+    copy = tmp_path / "dbt_reviews"
+    shutil.copytree(PROJECT, copy, ignore=shutil.ignore_patterns("target", "logs"))
+    return copy
+
+
+def test_dbt_build_scores_the_seed_and_incremental_adds_only_new_rows(project, tmp_path):
+    db = tmp_path / "reviews.duckdb"
+    seed = project / "seeds" / "raw_reviews.csv"
+    with seed.open(newline="", encoding="utf-8") as stream:
+        rows = list(csv.DictReader(stream))
+    held_back = rows[-40:]
+    with seed.open("w", newline="", encoding="utf-8") as stream:  # first run without 40 rows
+        writer = csv.DictWriter(stream, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows[:-40])
+
+    first = _dbt_build(project, db)
+    assert first.returncode == 0, first.stdout[-3000:]
+    assert "ERROR=0" in first.stdout and "PASS=14" in first.stdout
+    con = duckdb.connect(str(db), read_only=True)
+    scored = con.execute(
+        "SELECT count(*), count(sentiment_label), avg((sentiment_label = "
+        "true_label)::INT) FROM review_sentiment"
+    ).fetchall()[0]
+    assert scored[0] == scored[1] == len(rows) - 40
+    assert scored[2] >= 0.9
+    before = dict(
+        con.execute("SELECT review_id, scored_at FROM review_sentiment_incremental").fetchall()
+    )
+    con.close()
+
+    with seed.open("a", newline="", encoding="utf-8") as stream:
+        csv.DictWriter(stream, fieldnames=list(rows[0])).writerows(held_back)
+    second = _dbt_build(project, db)
+    assert second.returncode == 0, second.stdout[-3000:]
+    con = duckdb.connect(str(db), read_only=True)
+    after = dict(
+        con.execute("SELECT review_id, scored_at FROM review_sentiment_incremental").fetchall()
+    )
+    functions = {
+        r[0] for r in con.execute("SELECT function_name FROM duckdb_functions()").fetchall()
+    }
+    con.close()
+    assert len(after) == len(rows)
+    assert all(after[key] == value for key, value in before.items())  # old rows not re-scored
+    new = [after[int(r["review_id"])] for r in held_back]
+    assert min(new) > max(before.values())
+    assert not functions & {"classify_sentiment", "sentiment_score", "sentiment"}
+
+
+def test_plugin_rejects_unknown_options():
+    pytest.importorskip(
+        "dbt.adapters.duckdb", reason="dbt-duckdb missing: pip install -e '.[test]'"
+    )
+    from sentiment_udf.dbt_plugin import Plugin
+
+    with pytest.raises(ValueError, match="unknown config"):
+        Plugin("sentiment_udf", {"modle": "x"})

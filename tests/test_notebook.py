@@ -1,0 +1,36 @@
+"""examples/quickstart.ipynb, executed by a real Jupyter kernel."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import shared_file
+
+NOTEBOOK = Path(__file__).resolve().parents[1] / "examples" / "quickstart.ipynb"
+
+
+def test_quickstart_notebook_runs_and_draws_the_chart(tmp_path, monkeypatch):
+    nbformat = pytest.importorskip("nbformat", reason="nbformat missing: pip install -e '.[test]'")
+    nbclient = pytest.importorskip("nbclient", reason="nbclient missing: pip install -e '.[test]'")
+    chart = tmp_path / "chart.png"
+    monkeypatch.setenv("REVIEWS_CSV", str(shared_file("reviews_dev.csv")))
+    monkeypatch.setenv("QUICKSTART_CHART", str(chart))
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    notebook = nbformat.read(NOTEBOOK, as_version=4)
+    client = nbclient.NotebookClient(
+        notebook,
+        timeout=600,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(NOTEBOOK.parent)}},
+    )
+    client.execute()
+    outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    printed = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
+    accuracy = float(printed.split("accuracy ")[1].split()[0])
+    assert "200 reviews scored" in printed and accuracy >= 0.9
+    assert chart.stat().st_size > 10_000 and chart.read_bytes()[:4] == b"\x89PNG"
+    assert os.environ["REVIEWS_CSV"]
