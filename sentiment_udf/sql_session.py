@@ -75,13 +75,24 @@ def render_table(table: pa.Table) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _plain(value: Any) -> Any:
+    """Arrow's Python values made JSON-shaped: a MAP (a list of key-value tuples) becomes a dict."""
+    if isinstance(value, list):
+        if value and all(isinstance(item, tuple) and len(item) == 2 for item in value):
+            return {str(k): _plain(v) for k, v in value}
+        return [_plain(item) for item in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
 def _cell(value: Any) -> str:
     if value is None:
         return "NULL"
     if isinstance(value, float):
         return f"{value:.6g}"
     if isinstance(value, (dict, list)):
-        return json.dumps(value, default=str)
+        return json.dumps(_plain(value), default=str)
     return str(value).replace("\n", " ")
 
 
@@ -92,10 +103,11 @@ def _csv(table: pa.Table) -> str:
     writer.writerow(table.column_names)
     for row in table.to_pylist():
         writer.writerow(
-            json.dumps(v, default=str) if isinstance(v, (dict, list)) else v for v in row.values()
+            json.dumps(_plain(v), default=str) if isinstance(v, (dict, list)) else v
+            for v in row.values()
         )
     return buffer.getvalue()
 
 
 def _json_lines(table: pa.Table) -> str:
-    return "".join(json.dumps(row, default=str) + "\n" for row in table.to_pylist())
+    return "".join(json.dumps(_plain(row), default=str) + "\n" for row in table.to_pylist())
