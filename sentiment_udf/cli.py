@@ -323,7 +323,7 @@ def models_pull(repo_id: str, revision: str | None, models_dir: Path | None) -> 
 @click.argument("checkpoint_dir", type=click.Path(file_okay=False, exists=True, path_type=Path))
 @click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option(
-    "--int8", is_flag=True, help="Dynamic int8 (faster; scores then depend on batch-mates)."
+    "--int8", is_flag=True, help="Dynamic int8, per-channel weights: the embedded model's recipe."
 )
 @user_errors
 def models_export(checkpoint_dir: Path, out_dir: Path, int8: bool) -> None:

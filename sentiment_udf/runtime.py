@@ -6,6 +6,7 @@ import os
 import threading
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Literal
 
@@ -21,7 +22,11 @@ LongText = Literal["truncate", "chunk"]
 KNOWN_INPUTS = {"input_ids", "attention_mask", "token_type_ids"}
 DEFAULT_MAX_LENGTH = 512
 DEFAULT_TOKEN_BUDGET = 8192
-DEFAULT_MAX_BATCH_ROWS = 64
+# One text per onnxruntime run: no padding at all, and a text's score cannot depend on its
+# neighbours even for a dynamically quantized model. Parallelism comes from running `threads`
+# texts at once. On 2 cores this beat length-sorted batches of 64 for fp32 and int8 alike
+# (BENCHMARKS.md); raise it for models or machines where batching pays.
+DEFAULT_MAX_BATCH_ROWS = 1
 
 
 class SentimentModel:
@@ -36,6 +41,7 @@ class SentimentModel:
         threads: int | None = None,
         onnx_file: str | None = None,
         token_budget: int = DEFAULT_TOKEN_BUDGET,
+        max_batch_rows: int = DEFAULT_MAX_BATCH_ROWS,
     ) -> None:
         started = time.perf_counter()
         if long_text not in ("truncate", "chunk"):
@@ -52,12 +58,14 @@ class SentimentModel:
         self.max_length = max_length
         self.long_text: LongText = long_text
         self.token_budget = max(token_budget, max_length)
+        self.max_batch_rows = max(1, max_batch_rows)
         self.threads = threads or os.cpu_count() or 1
         self.encoder = TextEncoder(self.files.tokenizer, max_length)
-        self.session = _open_session(self.files.onnx, self.threads)
+        self.session = _open_session(self.files.onnx)
         self._inputs = [i.name for i in self.session.get_inputs()]
         self._output = _check_signature(self.session, self.files.onnx)
-        self._run_lock = threading.Lock()
+        self._workers: ThreadPoolExecutor | None = None
+        self._workers_lock = threading.Lock()
         self._probe()
         self.load_seconds = time.perf_counter() - started
 
@@ -91,11 +99,20 @@ class SentimentModel:
         return [None if np.isnan(p[0]) else self.labels[i] for p, i in zip(probs, best)]
 
     def _score(self, sequences: list[list[int]]) -> np.ndarray:
+        """Run the batches on the model's `threads` workers, shared by every caller."""
         probs = np.empty((len(sequences), len(self.labels)))
         lengths = [len(s) for s in sequences]
-        for batch in plan_batches(lengths, self.token_budget, DEFAULT_MAX_BATCH_ROWS):
-            probs[batch] = self._run([sequences[i] for i in batch])
+        batches = plan_batches(lengths, self.token_budget, self.max_batch_rows)
+        results = self._pool().map(self._run, ([sequences[i] for i in b] for b in batches))
+        for batch, batch_probs in zip(batches, results):
+            probs[batch] = batch_probs
         return probs
+
+    def _pool(self) -> ThreadPoolExecutor:
+        with self._workers_lock:  # made on first use, so a forked process makes its own
+            if self._workers is None:
+                self._workers = ThreadPoolExecutor(self.threads, "sentiment-udf")
+            return self._workers
 
     def _score_chunked(self, texts: list[str]) -> np.ndarray:
         """Score every window of each text; combine by the mean weighted by window token counts."""
@@ -114,8 +131,7 @@ class SentimentModel:
     def _logits(self, sequences: list[list[int]]) -> np.ndarray:
         ids, mask = pad(sequences)
         feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
-        with self._run_lock:
-            (logits,) = self.session.run([self._output], {n: feed[n] for n in self._inputs})
+        (logits,) = self.session.run([self._output], {n: feed[n] for n in self._inputs})
         return logits
 
     def _probe(self) -> None:
@@ -136,9 +152,10 @@ class SentimentModel:
             )
 
 
-def _open_session(path: Path, threads: int) -> ort.InferenceSession:
+def _open_session(path: Path) -> ort.InferenceSession:
+    """One session, run from several worker threads at once, each run on one core."""
     options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
+    options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     try:

@@ -65,14 +65,21 @@ def test_pull_offline_fails_fast_with_a_clear_message(tmp_path):
     assert_one_line_error(result, "could not download 'acme/anything'")
 
 
-def test_export_of_the_checkpoint_agrees_with_the_embedded_model(tmp_path):
-    pytest.importorskip("torch", reason="torch missing: pip install -e '.[test]' 'torch==2.13.0'")
+def _dev_texts(n: int = 48) -> list[str]:
+    import csv
+
+    with shared_file("reviews_dev.csv").open(newline="", encoding="utf-8") as stream:
+        return [row["text"] for row in csv.DictReader(stream)][:n]
+
+
+def _export(tmp_path: Path, *flags: str) -> SentimentModel:
+    pytest.importorskip("torch", reason="torch missing: pip install -e '.[test]'")
     pytest.importorskip("transformers", reason="transformers missing: pip install -e '.[test]'")
     if not CHECKPOINT.is_dir():
         pytest.skip(f"{CHECKPOINT} is missing: needs ../shared/models beside the checkout")
     out = tmp_path / "exported"
     result = subprocess.run(
-        [script(), "models", "export", str(CHECKPOINT), str(out)],
+        [script(), "models", "export", str(CHECKPOINT), str(out), *flags],
         capture_output=True,
         text=True,
         timeout=600,
@@ -80,11 +87,21 @@ def test_export_of_the_checkpoint_agrees_with_the_embedded_model(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     exported = SentimentModel(out)
     assert exported.checksums_verified and exported.labels == ("negative", "positive")
-    import csv
+    return exported
 
-    with shared_file("reviews_dev.csv").open(newline="", encoding="utf-8") as stream:
-        texts = [row["text"] for row in csv.DictReader(stream)][:48]
+
+def test_int8_export_of_the_checkpoint_rebuilds_the_embedded_model(tmp_path):
+    exported = _export(tmp_path, "--int8")
+    texts = _dev_texts()
     difference = np.abs(exported.predict_proba(texts) - load_model().predict_proba(texts)).max()
+    assert difference < 1e-4, difference
+
+
+def test_fp32_export_agrees_with_the_release_fp32_onnx(tmp_path):
+    exported = _export(tmp_path)
+    release = SentimentModel(CHECKPOINT.parent, onnx_file="model_fp32.onnx")
+    texts = _dev_texts()
+    difference = np.abs(exported.predict_proba(texts) - release.predict_proba(texts)).max()
     assert difference < 1e-4, difference
 
 
