@@ -1,0 +1,294 @@
+"""Benchmark harness: our SQL function and bulk path against a transformers pipeline and a naive
+per-row UDF, side by side on the same rows, weights and machine; scale, memory, load time and the
+share of the machine's matrix-multiply peak. Writes BENCHMARKS.md, results JSON and a chart.
+
+    python benchmarks/run.py                      # the figures in BENCHMARKS.md
+    python benchmarks/run.py --smoke --out /tmp/b  # a fast run that only checks it all works
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
+
+import approaches  # noqa: E402
+import duckdb  # noqa: E402
+from compute_limit import flops_per_token, matmul_peak  # noqa: E402
+
+from sentiment_udf import SentimentModel  # noqa: E402
+
+BENCH = ROOT.parent / "shared" / "data" / "reviews_bench.parquet"
+
+
+def machine() -> dict:
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in subprocess.run(
+                ["lscpu"], capture_output=True, text=True
+            ).stdout.splitlines()
+            if line.startswith("Model name")
+        ),
+        platform.processor(),
+    )
+    import onnxruntime
+
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "date": datetime.date.today().isoformat(),
+        "python": platform.python_version(),
+        "duckdb": duckdb.__version__,
+        "onnxruntime": onnxruntime.__version__,
+    }
+
+
+def timed(function, runs: int) -> dict:
+    rates = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        rows = function()
+        rates.append(rows / (time.perf_counter() - started))
+    return {"median": statistics.median(rates), "min": min(rates), "max": max(rates), "runs": rates}
+
+
+def throughput(rows: int, runs: int, with_hf: bool) -> tuple[dict, float]:
+    texts = [
+        r[0]
+        for r in duckdb.execute(
+            "SELECT review FROM read_parquet(?) LIMIT ?", [str(BENCH), rows]
+        ).fetchall()
+    ]
+    model = SentimentModel()
+    mean_tokens = sum(len(s) for s in model.encoder.truncated(texts)) / len(texts)
+    cases = {
+        "naive per-row UDF (native, onnxruntime, 1 text per call)": lambda: approaches.naive_udf(
+            BENCH, rows
+        ),
+        "ours: SELECT classify_sentiment(review)": lambda: approaches.arrow_udf(BENCH, rows),
+        "ours: bulk score (sentiment-udf score)": lambda: approaches.bulk_score(BENCH, rows),
+    }
+    if with_hf:
+        cases = {
+            "transformers pipeline, torch CPU, batch 1": lambda: approaches.hf_pipeline(texts, 1),
+            "transformers pipeline, torch CPU, batch 32 unsorted": lambda: approaches.hf_pipeline(
+                texts, 32
+            ),
+            **cases,
+        }
+    results = {}
+    for name, function in cases.items():
+        function() if name.startswith("transformers") else None  # load the pipeline once
+        results[name] = timed(function, runs)
+        print(f"{name}: {results[name]['median']:.1f} rows/s", file=sys.stderr, flush=True)
+    return results, mean_tokens
+
+
+def scale(rows_list: list[int], model: str | None) -> list[dict]:
+    out = []
+    for rows in rows_list:
+        command = [
+            sys.executable,
+            str(ROOT / "benchmarks" / "scale.py"),
+            "--rows",
+            str(rows),
+            "--bench",
+            str(BENCH),
+        ] + (["--model", model] if model else [])
+        result = subprocess.run(command, capture_output=True, text=True, check=True)
+        out.append(json.loads(result.stdout.strip().splitlines()[-1]))
+        print(
+            f"scale {rows}: {out[-1]['rows_per_s']:.0f} rows/s, {out[-1]['peak_rss_mb']:.0f} MB",
+            file=sys.stderr,
+            flush=True,
+        )
+    return out
+
+
+def load_times(runs: int = 5) -> list[float]:
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        SentimentModel()
+        times.append(time.perf_counter() - started)
+    return times
+
+
+def chart(results: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(results)
+    medians = [results[n]["median"] for n in names]
+    errors = [
+        [m - results[n]["min"] for n, m in zip(names, medians)],
+        [results[n]["max"] - m for n, m in zip(names, medians)],
+    ]
+    fig, ax = plt.subplots(figsize=(9, 0.6 * len(names) + 1.2))
+    colours = ["tab:green" if n.startswith("ours") else "tab:gray" for n in names]
+    ax.barh(names, medians, xerr=errors, color=colours)
+    ax.invert_yaxis()
+    ax.set_xlabel("reviews per second (median, min-max bars)")
+    ax.set_title("Scoring reviews_bench.parquet rows on this machine")
+    for y, value in enumerate(medians):
+        ax.text(value, y, f" {value:,.0f}", va="center")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def report(
+    info: dict,
+    results: dict,
+    mean_tokens: float,
+    scale_rows: list[dict],
+    tiny_rows: list[dict],
+    loads: list[float],
+    peaks: dict,
+    fpt: float,
+    command: str,
+    chart_name: str,
+) -> str:
+    lines = [
+        f"## Run of {info['date']}",
+        "",
+        f"Command: `{command}`",
+        "",
+        f"Machine: {info['cpu']}, {info['cores']} cores; Python {info['python']}, "
+        f"duckdb {info['duckdb']}, onnxruntime {info['onnxruntime']}.",
+        "",
+        f"### Throughput (the first rows of reviews_bench.parquet, mean {mean_tokens:.1f} "
+        "tokens; median of the runs, min and max)",
+        "",
+        "| approach | rows/s (median) | min | max | tokens/s | vs HF batch 1 | vs HF batch 32 |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    hf1 = results.get("transformers pipeline, torch CPU, batch 1", {}).get("median")
+    hf32 = results.get("transformers pipeline, torch CPU, batch 32 unsorted", {}).get("median")
+    for name, r in results.items():
+        ratio1 = f"{r['median'] / hf1:.1f}x" if hf1 else "-"
+        ratio32 = f"{r['median'] / hf32:.1f}x" if hf32 else "-"
+        lines.append(
+            f"| {name} | {r['median']:.1f} | {r['min']:.1f} | {r['max']:.1f} | "
+            f"{r['median'] * mean_tokens:,.0f} | {ratio1} | {ratio32} |"
+        )
+    sql = results["ours: SELECT classify_sentiment(review)"]["median"]
+    bulk_rate = results["ours: bulk score (sentiment-udf score)"]["median"]
+    achieved = sql * mean_tokens * fpt
+    lines += [
+        "",
+        f"Bulk path / SQL path: {bulk_rate / sql:.2f}x.",
+        "",
+        f"![throughput]({chart_name})",
+        "",
+        "### Share of the machine's compute limit",
+        "",
+        f"Model: {fpt / 1e6:.1f} MFLOP per token at {mean_tokens:.0f} tokens (from the graph's "
+        "weight matrices plus attention). Peak measured with one large onnxruntime "
+        f"MatMul on {info['cores']} threads: int8 (MatMulInteger) "
+        f"{peaks['int8'] / 1e9:.0f} GOP/s, fp32 {peaks['fp32'] / 1e9:.0f} GFLOP/s.",
+        "",
+        f"SQL path achieves {achieved / 1e9:.0f} GOP/s = "
+        f"**{100 * achieved / peaks['int8']:.0f}% of the int8 peak** (the shipped model is int8).",
+        "",
+        "### Scale and memory (SELECT classify_sentiment over a table built by repeating "
+        "and shuffling reviews_bench)",
+        "",
+        "| model | rows | rows/s | peak RSS MB | RSS before scoring MB | model load s |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in scale_rows + tiny_rows:
+        lines.append(
+            f"| {r['model']} | {r['rows']:,} | {r['rows_per_s']:.0f} | "
+            f"{r['peak_rss_mb']:.0f} | {r['peak_rss_mb_before_scoring']:.0f} | "
+            f"{r['load_seconds']:.2f} |"
+        )
+    lines += [
+        "",
+        f"Model load (embedded, checksums verified, fresh each time): median "
+        f"{statistics.median(loads):.3f} s, max {max(loads):.3f} s over {len(loads)} loads.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1000, help="rows for the side-by-side table")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--scale", default="10000,20214", help="row counts, embedded model")
+    parser.add_argument(
+        "--tiny-scale",
+        default="10000,100000,1000000",
+        help="row counts with a tiny model: memory of the pipeline itself",
+    )
+    parser.add_argument("--no-hf", action="store_true", help="skip the transformers baseline")
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes: checks the harness runs")
+    parser.add_argument("--out", type=Path, default=ROOT, help="folder for BENCHMARKS.md etc.")
+    args = parser.parse_args()
+    if args.smoke:
+        args.rows, args.runs, args.scale, args.tiny_scale = 24, 1, "300", "2000"
+    if not BENCH.is_file():
+        sys.exit(f"{BENCH} is missing: the benchmarks need ../shared/data beside the checkout")
+    args.out.mkdir(parents=True, exist_ok=True)
+    info = machine()
+    results, mean_tokens = throughput(args.rows, args.runs, with_hf=not args.no_hf)
+    scale_rows = scale([int(n) for n in args.scale.split(",") if n], None)
+    with tempfile.TemporaryDirectory() as scratch:
+        from tests.tiny_model import build_tiny_model
+
+        tiny = build_tiny_model(Path(scratch) / "tiny-test-model")
+        tiny_rows = scale([int(n) for n in args.tiny_scale.split(",") if n], str(tiny))
+    loads = load_times()
+    threads = os.cpu_count() or 1
+    peaks = {"int8": matmul_peak(True, threads), "fp32": matmul_peak(False, threads)}
+    fpt = flops_per_token(SentimentModel().files.onnx, mean_tokens=mean_tokens)
+    chart_name = "benchmarks_throughput.png"
+    chart(results, args.out / chart_name)
+    command = "python benchmarks/run.py " + " ".join(sys.argv[1:])
+    text = report(
+        info,
+        results,
+        mean_tokens,
+        scale_rows,
+        tiny_rows,
+        loads,
+        peaks,
+        fpt,
+        command.strip(),
+        chart_name,
+    )
+    (args.out / "benchmarks_results.json").write_text(
+        json.dumps(
+            {
+                "machine": info,
+                "throughput": results,
+                "mean_tokens": mean_tokens,
+                "scale": scale_rows,
+                "tiny_scale": tiny_rows,
+                "load_seconds": loads,
+                "peaks": peaks,
+                "flops_per_token": fpt,
+            },
+            indent=2,
+        )
+    )
+    (args.out / "BENCHMARKS.run.md").write_text(text + "\n")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

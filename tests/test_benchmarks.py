@@ -1,0 +1,33 @@
+"""The benchmark harness in its smoke size, so it cannot rot (no timing is asserted)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import shared_file
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_benchmark_harness_smoke(tmp_path):
+    shared_file("reviews_bench.parquet")
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "run.py"), "--smoke", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    data = json.loads((tmp_path / "benchmarks_results.json").read_text())
+    assert len(data["throughput"]) == 5
+    assert all(r["median"] > 0 for r in data["throughput"].values())
+    assert [r["rows"] for r in data["scale"]] == [300] and data["tiny_scale"][0]["rows"] == 2000
+    assert data["scale"][0]["labelled"] == 300
+    assert 15e6 < data["flops_per_token"] < 30e6
+    report = (tmp_path / "BENCHMARKS.run.md").read_text()
+    assert "of the int8 peak" in report and "python benchmarks/run.py --smoke" in report
+    assert (tmp_path / "benchmarks_throughput.png").read_bytes()[:4] == b"\x89PNG"
