@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import json
 import sys
 from collections.abc import Callable
@@ -31,7 +32,11 @@ def user_errors(command: Callable) -> Callable:
             raise click.ClickException(str(exc).strip().splitlines()[0]) from None
         except KeyboardInterrupt:
             click.echo("Interrupted.", err=True)
-            sys.exit(130)
+            sys.stdout.flush()
+            sys.stderr.flush()
+            # Leave at once: DuckDB's threads may still be finishing a call into Python, and
+            # an ordinary interpreter shutdown under them aborts the process.
+            os._exit(130)
 
     return wrapper
 

@@ -63,6 +63,10 @@ class TextEncoder:
                 return full[:start], full[start + len(plain) :]
         return [], []
 
+    def has_tokens(self, sequence: list[int]) -> bool:
+        """Whether a sequence from truncated() or windows() holds any text token."""
+        return len(sequence) > len(self.prefix) + len(self.suffix)
+
     def _wrap(self, body: list[int]) -> list[int]:
         return self.prefix + body + self.suffix
 

@@ -83,13 +83,23 @@ class SentimentModel:
         if not unique:
             return out
         distinct = list(unique)
+        if self.long_text == "chunk":
+            windows = self.encoder.windows(distinct)
+        else:
+            windows = [[sequence] for sequence in self.encoder.truncated(distinct)]
+        # A text that yields no tokens (control characters only, say) is blank too.
+        scored = [i for i, w in enumerate(windows) if self.encoder.has_tokens(w[0])]
+        if not scored:
+            return out
+        chosen = [windows[i] for i in scored]
         probs = (
-            self._score_chunked(distinct)
+            self._score_chunked(chosen)
             if self.long_text == "chunk"
-            else self._score(self.encoder.truncated(distinct))
+            else self._score([w[0] for w in chosen])
         )
-        for rows, p in zip(unique.values(), probs):
-            out[rows] = p
+        rows_of = list(unique.values())
+        for index, p in zip(scored, probs):
+            out[rows_of[index]] = p
         return out
 
     def predict(self, texts: Sequence[str | None]) -> list[str | None]:
@@ -114,14 +124,13 @@ class SentimentModel:
                 self._workers = ThreadPoolExecutor(self.threads, "sentiment-udf")
             return self._workers
 
-    def _score_chunked(self, texts: list[str]) -> np.ndarray:
+    def _score_chunked(self, windows: list[list[list[int]]]) -> np.ndarray:
         """Score every window of each text; combine by the mean weighted by window token counts."""
-        windows = self.encoder.windows(texts)
         flat = [w for text_windows in windows for w in text_windows]
         window_probs = self._score(flat)
         weights = np.array([len(w) for w in flat], dtype=np.float64)
-        owner = np.repeat(np.arange(len(texts)), [len(w) for w in windows])
-        totals = np.zeros((len(texts), len(self.labels)))
+        owner = np.repeat(np.arange(len(windows)), [len(w) for w in windows])
+        totals = np.zeros((len(windows), len(self.labels)))
         np.add.at(totals, owner, window_probs * weights[:, None])
         return totals / np.bincount(owner, weights=weights)[:, None]
 

@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import sys
+import threading
 from pathlib import Path
 from typing import IO, Any
 
@@ -38,9 +39,32 @@ def open_connection(
 
 
 def run(con: duckdb.DuckDBPyConnection, sql: str) -> pa.Table | None:
-    """Run one or more statements; the last one's result as Arrow (None when it returns none)."""
-    relation = con.sql(sql)
-    return None if relation is None else relation.to_arrow_table()
+    """Run one or more statements; the last one's result as Arrow (None when it returns none).
+
+    The statements run on a helper thread so that Ctrl-C reaches this one at once: it
+    interrupts the query (DuckDB stops at its next vector) and raises KeyboardInterrupt.
+    """
+    outcome: dict[str, Any] = {}
+
+    def execute() -> None:
+        try:
+            relation = con.sql(sql)
+            outcome["table"] = None if relation is None else relation.to_arrow_table()
+        except BaseException as exc:  # handed to the calling thread
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=execute, name="sentiment-udf-query", daemon=True)
+    worker.start()
+    try:
+        while worker.is_alive():
+            worker.join(0.1)
+    except KeyboardInterrupt:
+        con.interrupt()
+        worker.join()
+        raise
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["table"]
 
 
 def write(

@@ -219,7 +219,7 @@ def test_score_missing_database_and_table(tiny_model, reviews, tmp_path):
     assert_one_line_error(cli(*base, "--db", str(db), "--table", "nope"), "no table named 'nope'")
 
 
-def _big_input(tmp_path, rows: int = 300_000):
+def _big_input(tmp_path, rows: int = 100_000):
     path = tmp_path / "big.parquet"
     duckdb.execute(
         f"COPY (SELECT i AS id, 'review number ' || i || ' is ' || "
@@ -260,14 +260,14 @@ def test_interrupted_parquet_score_resumes_without_loss_or_duplicates(tiny_model
         "5000",
     ]
     code = _interrupt(args, lambda: len(list(parts.glob("part-*.parquet"))) >= 2, sig)
-    assert code != 0 and not out.exists()
+    assert code == (130 if sig == signal.SIGINT else -signal.SIGKILL) and not out.exists()
     done = sum(pq.ParquetFile(p).metadata.num_rows for p in parts.glob("part-*.parquet"))
-    assert 0 < done < 300_000
+    assert 0 < done < 100_000
     resumed = cli(*args, "--resume")
     assert resumed.returncode == 0, resumed.stderr
     assert f"{done:,} were already there" in resumed.stderr
     ids = pq.read_table(out, columns=["id"]).column("id").to_pylist()
-    assert sorted(ids) == list(range(300_000))
+    assert sorted(ids) == list(range(100_000))
 
 
 def test_interrupted_table_score_resumes_without_loss_or_duplicates(tiny_model, tmp_path):
@@ -294,15 +294,15 @@ def test_interrupted_table_score_resumes_without_loss_or_duplicates(tiny_model, 
         "5000",
     ]
     started = time.time()
-    code = _interrupt(args, lambda: time.time() - started > 4, signal.SIGKILL)
+    code = _interrupt(args, lambda: time.time() - started > 3, signal.SIGKILL)
     assert code != 0
     resumed = cli(*args, "--resume")
     assert resumed.returncode == 0, resumed.stderr
     con = duckdb.connect(str(db), read_only=True)
     assert con.execute(
         "SELECT count(*), count(DISTINCT id), min(id), max(id) FROM dst"
-    ).fetchall() == [(300_000, 300_000, 0, 299_999)]
-    assert con.execute("SELECT count(*) FROM src").fetchall() == [(300_000,)]
+    ).fetchall() == [(100_000, 100_000, 0, 99_999)]
+    assert con.execute("SELECT count(*) FROM src").fetchall() == [(100_000,)]
     con.close()
 
 

@@ -1,0 +1,53 @@
+"""Score a Parquet folder of reviews with Spark SQL and write the result as Parquet.
+
+    python examples/spark/score_reviews.py INPUT_PARQUET OUTPUT_DIR [--master local[2]]
+        [--text-column review] [--title-column title] [--model PATH]
+
+On a cluster, install the sentiment-udf wheel on every node (or ship it with --py-files) and run
+this with spark-submit; the model is inside the wheel, or pass --model a folder every executor
+can read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from pyspark.sql import SparkSession
+
+from sentiment_udf.spark import register_spark
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("input")
+    parser.add_argument("output")
+    parser.add_argument("--master", default="local[2]")
+    parser.add_argument("--text-column", default="review")
+    parser.add_argument("--title-column", default=None)
+    parser.add_argument("--model", default=None)
+    args = parser.parse_args()
+    spark = (
+        SparkSession.builder.master(args.master)
+        .appName("sentiment-udf")
+        .config("spark.sql.execution.arrow.maxRecordsPerBatch", "2048")
+        .getOrCreate()
+    )
+    register_spark(spark, args.model, threads=1)  # one onnxruntime thread per Spark task slot
+    spark.read.parquet(args.input).createOrReplaceTempView("reviews")
+    title = f"`{args.title_column}`, " if args.title_column else ""
+    started = time.perf_counter()
+    scored = spark.sql(
+        f"SELECT *, sentiment({title}`{args.text_column}`) AS sentiment FROM reviews"
+    )
+    scored.write.mode("overwrite").parquet(args.output)
+    rows = spark.read.parquet(args.output).count()
+    seconds = time.perf_counter() - started
+    print(
+        f"scored {rows:,} rows into {args.output} in {seconds:.1f} s ({rows / seconds:,.1f} rows/s)"
+    )
+    spark.stop()
+
+
+if __name__ == "__main__":
+    main()
