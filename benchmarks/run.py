@@ -117,6 +117,25 @@ def scale(rows_list: list[int], model: str | None) -> list[dict]:
     return out
 
 
+def scale_run(rows: int, model: str | None, bench: Path) -> dict:
+    """Build an N-row file in one process, score it in another: peak RSS is scoring's own."""
+    worker = [sys.executable, str(ROOT / "benchmarks" / "scale.py")]
+    with tempfile.TemporaryDirectory() as scratch:
+        table = str(Path(scratch) / f"reviews_{rows}.parquet")
+        subprocess.run(
+            worker + ["--build", table, "--rows", str(rows), "--bench", str(bench)],
+            check=True,
+            capture_output=True,
+        )
+        result = subprocess.run(
+            worker + ["--input", table] + (["--model", model] if model else []),
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
 def load_times(runs: int = 5) -> list[float]:
     times = []
     for _ in range(runs):

@@ -1,7 +1,9 @@
-"""One scale measurement in its own process (so peak RSS is its own): score an N-row table,
-built by repeating and shuffling reviews_bench.parquet, through SELECT classify_sentiment(...).
+"""One scale measurement in its own process, so that its peak RSS is its own: score an N-row
+Parquet file (built beforehand by `--build`, in another process, by repeating and shuffling
+reviews_bench.parquet) through SELECT classify_sentiment(...).
 
-    python benchmarks/scale.py --rows 100000 [--model PATH]   # prints one JSON line
+    python benchmarks/scale.py --build /tmp/r100k.parquet --rows 100000
+    python benchmarks/scale.py --input /tmp/r100k.parquet [--model PATH]   # one JSON line
 """
 
 from __future__ import annotations
@@ -18,41 +20,49 @@ import sentiment_udf
 BENCH = "../shared/data/reviews_bench.parquet"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--rows", type=int, required=True)
-    parser.add_argument("--model", default=None)
-    parser.add_argument("--bench", default=BENCH)
-    args = parser.parse_args()
+def build(path: str, rows: int, bench: str) -> None:
+    duckdb.execute(
+        "COPY (SELECT review FROM read_parquet(?), range(?) AS copies(i) "
+        f"ORDER BY hash(review_id, i) LIMIT ?) TO '{path.replace(chr(39), chr(39) * 2)}'",
+        [bench, rows // 20_214 + 1, rows],
+    )
+
+
+def measure(path: str, model: str | None) -> dict:
     con = duckdb.connect()
     started = time.perf_counter()
-    registration = sentiment_udf.register(con, args.model)
+    registration = sentiment_udf.register(con, model)
     load_seconds = time.perf_counter() - started
-    con.execute(
-        "CREATE TABLE reviews AS SELECT review FROM read_parquet(?), range(?) AS copies(i) "
-        "ORDER BY hash(review_id, i) LIMIT ?",
-        [args.bench, args.rows // 20_214 + 1, args.rows],
-    )
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     started = time.perf_counter()
     scored, labelled = con.execute(
-        "SELECT count(*), count(classify_sentiment(review)) FROM reviews"
+        "SELECT count(*), count(classify_sentiment(review)) FROM read_parquet(?)", [path]
     ).fetchall()[0]
     seconds = time.perf_counter() - started
-    print(
-        json.dumps(
-            {
-                "rows": scored,
-                "labelled": labelled,
-                "seconds": seconds,
-                "rows_per_s": scored / seconds,
-                "load_seconds": load_seconds,
-                "model": registration.model.name,
-                "peak_rss_mb_before_scoring": rss_before / 1024,
-                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-            }
-        )
-    )
+    return {
+        "rows": scored,
+        "labelled": labelled,
+        "seconds": seconds,
+        "rows_per_s": scored / seconds,
+        "load_seconds": load_seconds,
+        "model": registration.model.name,
+        "peak_rss_mb_before_scoring": rss_before / 1024,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--build", help="write an N-row Parquet file here, then stop")
+    parser.add_argument("--rows", type=int)
+    parser.add_argument("--input", help="the Parquet file to score")
+    parser.add_argument("--model", default=None)
+    parser.add_argument("--bench", default=BENCH)
+    args = parser.parse_args()
+    if args.build:
+        build(args.build, args.rows, args.bench)
+    else:
+        print(json.dumps(measure(args.input, args.model)))
 
 
 if __name__ == "__main__":

@@ -113,9 +113,18 @@ class SentimentModel:
         probs = np.empty((len(sequences), len(self.labels)))
         lengths = [len(s) for s in sequences]
         batches = plan_batches(lengths, self.token_budget, self.max_batch_rows)
-        results = self._pool().map(self._run, ([sequences[i] for i in b] for b in batches))
-        for batch, batch_probs in zip(batches, results):
-            probs[batch] = batch_probs
+        # Interleaved shares (batches are length-sorted), a few per worker: even work, and one
+        # task per share rather than per batch keeps the executor's overhead off small texts.
+        shares = [
+            batches[k :: self.threads * 4] for k in range(min(len(batches), self.threads * 4))
+        ]
+
+        def run_share(share: list[np.ndarray]) -> None:
+            for batch in share:
+                probs[batch] = self._run([sequences[i] for i in batch])
+
+        for _ in self._pool().map(run_share, shares):
+            pass
         return probs
 
     def _pool(self) -> ThreadPoolExecutor:

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import shutil
@@ -26,7 +25,7 @@ from sentiment_udf import ModelError, SentimentModel, load_model
 from tests.cli_helpers import assert_one_line_error, script
 
 ROOT = Path(__file__).resolve().parents[1]
-HEAVY_ROWS = int(os.environ.get("SENTIMENT_UDF_HEAVY_ROWS", "200000"))
+HEAVY_ROWS = int(os.environ.get("SENTIMENT_UDF_HEAVY_ROWS", "100000"))
 
 
 @pytest.fixture(scope="module")
@@ -237,23 +236,10 @@ def test_view_queried_where_the_functions_are_not_registered(tiny, tmp_path):
 
 
 def _scale(rows: int, model: Path) -> dict:
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "benchmarks" / "scale.py"),
-            "--rows",
-            str(rows),
-            "--model",
-            str(model),
-            "--bench",
-            str(_bench()),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=1800,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from run import scale_run
+
+    return scale_run(rows, str(model), _bench())
 
 
 def _bench() -> Path:
@@ -482,6 +468,11 @@ def test_the_package_never_unpickles_or_evaluates_model_files():
     import re
 
     source = "\n".join(p.read_text() for p in (ROOT / "sentiment_udf").glob("*.py"))
-    for forbidden in (r"\bimport pickle", r"pickle\.load", r"torch\.load", r"(?<![\w.])eval\(",
-                      r"(?<![\w.])exec\("):
+    for forbidden in (
+        r"\bimport pickle",
+        r"pickle\.load",
+        r"torch\.load",
+        r"(?<![\w.])eval\(",
+        r"(?<![\w.])exec\(",
+    ):
         assert not re.search(forbidden, source), forbidden

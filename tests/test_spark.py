@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -23,6 +24,7 @@ def spark():
         pytest.skip("no java on PATH: Spark needs a JRE (.ci/run installs one)")
     from pyspark.sql import SparkSession
 
+    os.environ["PYSPARK_PYTHON"] = sys.executable  # workers need this environment's packages
     session = (
         SparkSession.builder.master("local[2]")
         .appName("sentiment-udf-tests")

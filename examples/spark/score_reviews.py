@@ -11,6 +11,8 @@ can read.
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 import time
 
 from pyspark.sql import SparkSession
@@ -27,6 +29,7 @@ def main() -> None:
     parser.add_argument("--title-column", default=None)
     parser.add_argument("--model", default=None)
     args = parser.parse_args()
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # local workers: this environment
     spark = (
         SparkSession.builder.master(args.master)
         .appName("sentiment-udf")
