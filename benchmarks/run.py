@@ -99,16 +99,7 @@ def throughput(rows: int, runs: int, with_hf: bool) -> tuple[dict, float]:
 def scale(rows_list: list[int], model: str | None) -> list[dict]:
     out = []
     for rows in rows_list:
-        command = [
-            sys.executable,
-            str(ROOT / "benchmarks" / "scale.py"),
-            "--rows",
-            str(rows),
-            "--bench",
-            str(BENCH),
-        ] + (["--model", model] if model else [])
-        result = subprocess.run(command, capture_output=True, text=True, check=True)
-        out.append(json.loads(result.stdout.strip().splitlines()[-1]))
+        out.append(scale_run(rows, model, BENCH))
         print(
             f"scale {rows}: {out[-1]['rows_per_s']:.0f} rows/s, {out[-1]['peak_rss_mb']:.0f} MB",
             file=sys.stderr,

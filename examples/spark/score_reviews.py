@@ -37,7 +37,13 @@ def main() -> None:
         .getOrCreate()
     )
     register_spark(spark, args.model, threads=1)  # one onnxruntime thread per Spark task slot
-    spark.read.parquet(args.input).createOrReplaceTempView("reviews")
+    reviews = spark.read.parquet(args.input)
+    slots = spark.sparkContext.defaultParallelism
+    if (
+        reviews.rdd.getNumPartitions() < slots
+    ):  # small inputs arrive as one partition: use every core
+        reviews = reviews.repartition(slots)
+    reviews.createOrReplaceTempView("reviews")
     title = f"`{args.title_column}`, " if args.title_column else ""
     started = time.perf_counter()
     scored = spark.sql(
