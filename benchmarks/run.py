@@ -160,26 +160,9 @@ def chart(results: dict, path: Path) -> None:
     fig.savefig(path, dpi=110)
 
 
-def report(
-    info: dict,
-    results: dict,
-    mean_tokens: float,
-    scale_rows: list[dict],
-    tiny_rows: list[dict],
-    loads: list[float],
-    peaks: dict,
-    fpt: float,
-    command: str,
-    chart_name: str,
-) -> str:
+def report(results: dict, mean_tokens: float, peaks: dict, fpt: float, chart_name: str) -> str:
+    """The throughput table, the bulk/SQL ratio and the share of the compute limit."""
     lines = [
-        f"## Run of {info['date']}",
-        "",
-        f"Command: `{command}`",
-        "",
-        f"Machine: {info['cpu']}, {info['cores']} cores; Python {info['python']}, "
-        f"duckdb {info['duckdb']}, onnxruntime {info['onnxruntime']}.",
-        "",
         f"### Throughput (the first rows of reviews_bench.parquet, mean {mean_tokens:.1f} "
         "tokens; median of the runs, min and max)",
         "",
@@ -208,16 +191,34 @@ def report(
         "",
         f"Model: {fpt / 1e6:.1f} MFLOP per token at {mean_tokens:.0f} tokens (from the graph's "
         "weight matrices plus attention). Peak measured with one large onnxruntime "
-        f"MatMul on {info['cores']} threads: int8 (MatMulInteger) "
+        f"MatMul on {os.cpu_count()} threads: int8 (MatMulInteger) "
         f"{peaks['int8'] / 1e9:.0f} GOP/s, fp32 {peaks['fp32'] / 1e9:.0f} GFLOP/s.",
         "",
         f"SQL path achieves {achieved / 1e9:.0f} GOP/s = "
         f"**{100 * achieved / peaks['int8']:.0f}% of the int8 peak** (the shipped model is int8).",
         "",
-        "### Scale and memory (SELECT classify_sentiment over a table built by repeating "
-        "and shuffling reviews_bench)",
+    ]
+    return "\n".join(lines)
+
+
+def header(info: dict, command: str) -> list[str]:
+    return [
+        f"## Run of {info['date']}",
         "",
-        "| model | rows | rows/s | peak RSS MB | RSS before scoring MB | model load s |",
+        f"Command: `{command}`",
+        "",
+        f"Machine: {info['cpu']}, {info['cores']} cores; Python {info['python']}, "
+        f"duckdb {info['duckdb']}, onnxruntime {info['onnxruntime']}.",
+        "",
+    ]
+
+
+def scale_section(scale_rows: list[dict], tiny_rows: list[dict], loads: list[float]) -> str:
+    lines = [
+        "### Scale and memory (SELECT classify_sentiment over a Parquet file built by repeating "
+        "and shuffling reviews_bench; peak RSS of the scoring process, VmHWM)",
+        "",
+        "| model | rows | rows/s | peak RSS MB | peak RSS before scoring MB | model load s |",
         "|---|---|---|---|---|---|",
     ]
     for r in scale_rows + tiny_rows:
@@ -246,6 +247,7 @@ def main() -> None:
         help="row counts with a tiny model: memory of the pipeline itself",
     )
     parser.add_argument("--no-hf", action="store_true", help="skip the transformers baseline")
+    parser.add_argument("--scale-only", action="store_true", help="only the scale and memory part")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes: checks the harness runs")
     parser.add_argument("--out", type=Path, default=ROOT, help="folder for BENCHMARKS.md etc.")
     args = parser.parse_args()
@@ -255,7 +257,18 @@ def main() -> None:
         sys.exit(f"{BENCH} is missing: the benchmarks need ../shared/data beside the checkout")
     args.out.mkdir(parents=True, exist_ok=True)
     info = machine()
-    results, mean_tokens = throughput(args.rows, args.runs, with_hf=not args.no_hf)
+    command = ("python benchmarks/run.py " + " ".join(sys.argv[1:])).strip()
+    data: dict = {"machine": info}
+    parts = header(info, command)
+    if not args.scale_only:
+        results, mean_tokens = throughput(args.rows, args.runs, with_hf=not args.no_hf)
+        threads = os.cpu_count() or 1
+        peaks = {"int8": matmul_peak(True, threads), "fp32": matmul_peak(False, threads)}
+        fpt = flops_per_token(SentimentModel().files.onnx, mean_tokens=mean_tokens)
+        chart_name = "benchmarks_throughput.png"
+        chart(results, args.out / chart_name)
+        parts.append(report(results, mean_tokens, peaks, fpt, chart_name))
+        data.update(throughput=results, mean_tokens=mean_tokens, peaks=peaks, flops_per_token=fpt)
     scale_rows = scale([int(n) for n in args.scale.split(",") if n], None)
     with tempfile.TemporaryDirectory() as scratch:
         from tests.tiny_model import build_tiny_model
@@ -263,39 +276,10 @@ def main() -> None:
         tiny = build_tiny_model(Path(scratch) / "tiny-test-model")
         tiny_rows = scale([int(n) for n in args.tiny_scale.split(",") if n], str(tiny))
     loads = load_times()
-    threads = os.cpu_count() or 1
-    peaks = {"int8": matmul_peak(True, threads), "fp32": matmul_peak(False, threads)}
-    fpt = flops_per_token(SentimentModel().files.onnx, mean_tokens=mean_tokens)
-    chart_name = "benchmarks_throughput.png"
-    chart(results, args.out / chart_name)
-    command = "python benchmarks/run.py " + " ".join(sys.argv[1:])
-    text = report(
-        info,
-        results,
-        mean_tokens,
-        scale_rows,
-        tiny_rows,
-        loads,
-        peaks,
-        fpt,
-        command.strip(),
-        chart_name,
-    )
-    (args.out / "benchmarks_results.json").write_text(
-        json.dumps(
-            {
-                "machine": info,
-                "throughput": results,
-                "mean_tokens": mean_tokens,
-                "scale": scale_rows,
-                "tiny_scale": tiny_rows,
-                "load_seconds": loads,
-                "peaks": peaks,
-                "flops_per_token": fpt,
-            },
-            indent=2,
-        )
-    )
+    parts.append(scale_section(scale_rows, tiny_rows, loads))
+    data.update(scale=scale_rows, tiny_scale=tiny_rows, load_seconds=loads)
+    text = "\n".join(parts)
+    (args.out / "benchmarks_results.json").write_text(json.dumps(data, indent=2))
     (args.out / "BENCHMARKS.run.md").write_text(text + "\n")
     print(text)
 
