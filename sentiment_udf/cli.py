@@ -69,6 +69,18 @@ def _model_kwargs(max_length: int, threads: int | None) -> dict:
     return {"max_length": max_length, "threads": threads}
 
 
+def _open_source(db: str | None, table: str | None, input_file: str | None, read_only: bool):
+    """The connection and the rows named by --db/--table or --input (exactly one of the two)."""
+    if (table is None) == (input_file is None):
+        raise click.UsageError("give exactly one of --table (with --db) or --input")
+    if table and db is None:
+        raise click.UsageError("--table needs --db")
+    if table and not Path(db).exists():
+        raise SourceError(f"{db}: database file not found")
+    con = duckdb.connect(db or ":memory:", read_only=read_only and db is not None)
+    return con, table_source(con, table) if table else file_source(input_file)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="sentiment-udf")
 def main() -> None:
@@ -186,16 +198,11 @@ def score(
     from . import bulk
     from .progress import Progress
 
-    if (table is None) == (input_file is None):
-        raise click.UsageError("give exactly one of --table or --input")
     if (target_table is None) == (output is None):
         raise click.UsageError("give exactly one of --target-table or --output")
-    if (table or target_table) and db is None:
-        raise click.UsageError("--table and --target-table need --db")
-    if table and not Path(db).exists():
-        raise SourceError(f"{db}: database file not found")
-    con = duckdb.connect(db or ":memory:")
-    source = table_source(con, table) if table else file_source(input_file)
+    if target_table and db is None:
+        raise click.UsageError("--target-table needs --db")
+    con, source = _open_source(db, table, input_file, read_only=False)
     loaded = load_model(model, **_model_kwargs(max_length, threads))
     progress = None if quiet or not sys.stderr.isatty() else Progress()
     result = bulk.score(
@@ -250,12 +257,7 @@ def evaluate(
     """Accuracy report (precision, recall, F1 per label) on labelled rows."""
     from .evaluation import evaluate as run_evaluation
 
-    if (table is None) == (input_file is None):
-        raise click.UsageError("give exactly one of --table (with --db) or --input")
-    if table and (db is None or not Path(db).exists()):
-        raise SourceError(f"{db}: database file not found" if db else "--table needs --db")
-    con = duckdb.connect(db, read_only=True) if table else duckdb.connect()
-    source = table_source(con, table) if table else file_source(input_file)
+    con, source = _open_source(db if table else None, table, input_file, read_only=True)
     loaded = load_model(model, **_model_kwargs(max_length, threads))
     report = run_evaluation(
         con,

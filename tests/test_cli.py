@@ -313,34 +313,12 @@ def test_eval_report_text_and_json(tiny_model, tmp_path):
         f"AS label, 'this is ' || CASE WHEN i % 3 = 0 THEN 'good' ELSE 'bad' END "
         f"AS text FROM range(60) t(i)) TO '{path}'"
     )
-    text = cli(
-        "eval",
-        "--input",
-        str(path),
-        "--text-column",
-        "text",
-        "--label-column",
-        "label",
-        "--model",
-        str(tiny_model),
-    )
+    args = ["eval", "--input", str(path), "--text-column", "text", "--label-column", "label",
+            "--model", str(tiny_model)]  # fmt: skip
+    text = cli(*args)
     assert text.returncode == 0, text.stderr
     assert "precision" in text.stdout and "weighted avg" in text.stdout
-    report = json.loads(
-        cli(
-            "eval",
-            "--input",
-            str(path),
-            "--text-column",
-            "text",
-            "--label-column",
-            "label",
-            "--model",
-            str(tiny_model),
-            "--format",
-            "json",
-        ).stdout
-    )
+    report = json.loads(cli(*args, "--format", "json").stdout)
     assert report["labels"]["positive"]["support"] == 30
     assert report["labels"]["negative"]["support"] == 30
     sql = cli(
