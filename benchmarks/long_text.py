@@ -1,0 +1,57 @@
+"""Truncation against chunking on reviews_long.parquet (IMDB reviews, many over 512 tokens):
+how many texts are long, how often the label changes, and the cost. These were training data,
+so no accuracy is reported.
+
+    python benchmarks/long_text.py [--rows 400]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import duckdb
+import numpy as np
+
+from sentiment_udf import SentimentModel
+
+LONG = Path(__file__).resolve().parents[2] / "shared" / "data" / "reviews_long.parquet"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=400)
+    args = parser.parse_args()
+    texts = [
+        r[0]
+        for r in duckdb.execute(
+            "SELECT review FROM read_parquet(?) LIMIT ?", [str(LONG), args.rows]
+        ).fetchall()
+    ]
+    truncate, chunk = SentimentModel(), SentimentModel(long_text="chunk")
+    tokens = np.array([len(e.ids) for e in truncate.encoder.tokenizer.encode_batch(texts)])
+    long = tokens > 512
+    timings, probs = {}, {}
+    for name, model in (("truncate", truncate), ("chunk", chunk)):
+        started = time.perf_counter()
+        probs[name] = model.predict_proba(texts)[:, 1]
+        timings[name] = time.perf_counter() - started
+    changed = (probs["truncate"] >= 0.5) != (probs["chunk"] >= 0.5)
+    print(
+        f"rows {len(texts)}, mean tokens {tokens.mean():.0f}, over 512 tokens: {long.sum()} "
+        f"({long.mean():.0%})"
+    )
+    print(
+        f"label differs between truncate and chunk: {changed.sum()} rows "
+        f"({changed[long].mean():.1%} of the long ones); mean |score difference| on long "
+        f"rows {np.abs(probs['truncate'] - probs['chunk'])[long].mean():.3f}"
+    )
+    print(
+        f"time: truncate {timings['truncate']:.1f} s ({len(texts) / timings['truncate']:.1f} "
+        f"rows/s), chunk {timings['chunk']:.1f} s ({len(texts) / timings['chunk']:.1f} rows/s)"
+    )
+
+
+if __name__ == "__main__":
+    main()
