@@ -1,10 +1,11 @@
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
+import duckdb
 import pytest
 
+import sentiment_udf
 from tests.tiny_model import build_tiny_model
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -22,7 +23,10 @@ def tiny_model(tmp_path_factory) -> Path:
     return build_tiny_model(tmp_path_factory.mktemp("models") / "tiny")
 
 
-@pytest.fixture(scope="session")
-def dev_reviews() -> list[dict[str, str]]:
-    with shared_file("reviews_dev.csv").open(newline="", encoding="utf-8") as stream:
-        return list(csv.DictReader(stream))
+@pytest.fixture()
+def con(tiny_model):
+    """A fresh in-memory DuckDB connection with the functions over the tiny model."""
+    connection = duckdb.connect()
+    sentiment_udf.register(connection, tiny_model)
+    yield connection
+    connection.close()

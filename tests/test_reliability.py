@@ -29,18 +29,8 @@ HEAVY_ROWS = int(os.environ.get("SENTIMENT_UDF_HEAVY_ROWS", "100000"))
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    from tests.tiny_model import build_tiny_model
-
-    return build_tiny_model(tmp_path_factory.mktemp("rel") / "tiny")
-
-
-@pytest.fixture()
-def con(tiny):
-    connection = duckdb.connect()
-    sentiment_udf.register(connection, tiny)
-    yield connection
-    connection.close()
+def tiny(tiny_model):
+    return tiny_model
 
 
 @pytest.fixture(scope="module")

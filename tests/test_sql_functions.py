@@ -19,14 +19,6 @@ def _texts(n: int, seed: int = 0) -> list[str]:
     return [" ".join(rng.choice(WORDS, size=rng.integers(1, 40))) + f" #{i}" for i in range(n)]
 
 
-@pytest.fixture()
-def con(tiny_model):
-    connection = duckdb.connect()
-    sentiment_udf.register(connection, tiny_model)
-    yield connection
-    connection.close()
-
-
 def test_null_empty_and_whitespace_give_null(con):
     rows = con.execute(
         "SELECT classify_sentiment(t), sentiment_score(t), sentiment(t) "
