@@ -24,6 +24,7 @@ from .sql_names import (
     Source,
     SourceError,
     check_columns,
+    qualified,
     quote_identifier,
     split_table,
     table_exists,
@@ -89,18 +90,17 @@ def score(
     query, params = _pending_rows(source, sink, id_column, text_column, title_column)
     total = con.execute(f"SELECT count(*) FROM ({query})", params).fetchall()[0][0]
     reader = _record_batches(con.sql(query, params=params), batch_rows)
+    score_index = model.labels.index("positive") if "positive" in model.labels else -1
     scored = 0
     for batch in reader:
-        texts = _texts(batch)
-        probs = model.predict_proba(texts)
-        nulls = np.isnan(probs[:, 0])
-        labels = np.asarray(model.labels, dtype=object)[np.argmax(np.nan_to_num(probs, nan=-1), 1)]
-        score_index = model.labels.index("positive") if "positive" in model.labels else -1
+        probs = model.predict_proba(_texts(batch))
         table = pa.table(
             {
                 id_column: batch.column(0),
-                "label": pa.array(labels, type=pa.string(), mask=nulls),
-                "score": pa.array(probs[:, score_index], type=pa.float64(), mask=nulls),
+                "label": pa.array(model.labels_of(probs), type=pa.string()),
+                "score": pa.array(
+                    probs[:, score_index], type=pa.float64(), mask=np.isnan(probs[:, 0])
+                ),
             }
         )
         sink.write(table)
@@ -166,11 +166,7 @@ class _TableSink(_Sink):
         self.con, self.name = con, name
         self.writer = con.cursor()
         self.schema, self.table = split_table(con, name)
-        self.sql = (
-            quote_identifier(self.table)
-            if self.schema is None
-            else f"{quote_identifier(self.schema)}.{quote_identifier(self.table)}"
-        )
+        self.sql = qualified(self.schema, self.table)
         self.create = (
             f"CREATE TABLE {self.sql} ({quote_identifier(id_column)} {id_type} "
             "PRIMARY KEY, label VARCHAR, score DOUBLE)"

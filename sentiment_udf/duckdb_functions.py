@@ -120,8 +120,7 @@ def _nulls(probs: np.ndarray) -> np.ndarray:
 
 
 def _labels_array(model: SentimentModel, probs: np.ndarray) -> pa.Array:
-    labels = np.asarray(model.labels, dtype=object)[np.argmax(np.nan_to_num(probs, nan=-1), 1)]
-    return pa.array(labels, type=pa.string(), mask=_nulls(probs))
+    return pa.array(model.labels_of(probs), type=pa.string())
 
 
 def _label_udf(model: SentimentModel, name: str):

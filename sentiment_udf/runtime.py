@@ -104,7 +104,10 @@ class SentimentModel:
 
     def predict(self, texts: Sequence[str | None]) -> list[str | None]:
         """The most probable label of each text (None for None or blank text)."""
-        probs = self.predict_proba(texts)
+        return self.labels_of(self.predict_proba(texts))
+
+    def labels_of(self, probs: np.ndarray) -> list[str | None]:
+        """The most probable label of each row of predict_proba's output (None for a NaN row)."""
         best = np.argmax(np.nan_to_num(probs, nan=-1.0), axis=1)
         return [None if np.isnan(p[0]) else self.labels[i] for p, i in zip(probs, best)]
 

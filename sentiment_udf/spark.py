@@ -18,6 +18,7 @@ import pandas as pd
 
 from .encoding import join_title
 from .model_cache import load_model
+from .runtime import SentimentModel
 
 STRUCT_TYPE = "struct<label:string,score:double,probabilities:map<string,double>>"
 
@@ -44,16 +45,14 @@ def register_spark(
         )
     positive = loaded.labels.index(positive_label.lower())
 
-    def probabilities(columns: tuple[pd.Series, ...]) -> tuple[np.ndarray, list[str]]:
+    def probabilities(columns: tuple[pd.Series, ...]) -> tuple[np.ndarray, SentimentModel]:
         worker_model = load_model(model_ref, **model_options)
-        probs = worker_model.predict_proba(_texts(columns))
-        return probs, list(worker_model.labels)
+        return worker_model.predict_proba(_texts(columns)), worker_model
 
     @pandas_udf("string")
     def classify_sentiment(*columns: pd.Series) -> pd.Series:
-        probs, labels = probabilities(columns)
-        best = np.argmax(np.nan_to_num(probs, nan=-1), axis=1)
-        return pd.Series([None if np.isnan(p[0]) else labels[i] for p, i in zip(probs, best)])
+        probs, worker_model = probabilities(columns)
+        return pd.Series(worker_model.labels_of(probs))
 
     @pandas_udf("double")
     def sentiment_score(*columns: pd.Series) -> pd.Series:
@@ -62,12 +61,12 @@ def register_spark(
 
     @pandas_udf(STRUCT_TYPE)
     def sentiment(*columns: pd.Series) -> pd.DataFrame:
-        probs, labels = probabilities(columns)
-        best = np.argmax(np.nan_to_num(probs, nan=-1), axis=1)
+        probs, worker_model = probabilities(columns)
+        labels = list(worker_model.labels)
         blank = np.isnan(probs[:, 0])
         return pd.DataFrame(
             {
-                "label": [None if b else labels[i] for b, i in zip(blank, best)],
+                "label": worker_model.labels_of(probs),
                 "score": probs[:, positive],
                 "probabilities": [
                     None if b else dict(zip(labels, map(float, p))) for b, p in zip(blank, probs)
