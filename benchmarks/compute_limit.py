@@ -49,10 +49,11 @@ def matmul_peak(
 
 
 def flops_per_token(
-    onnx_path: Path, hidden: int = 384, layers: int = 6, mean_tokens: float = 100.0
+    onnx_path: Path, hidden: int = 384, layers: int = 6, attention_span: float = 100.0
 ) -> float:
     """Multiply-adds x 2 per token, from the graph's weight matrices (MatMul, MatMulInteger,
-    Gemm, Attention, QAttention), plus attention's scores and weighted sum at `mean_tokens`."""
+    Gemm, Attention, QAttention), plus attention's scores and weighted sum over
+    `attention_span` tokens (the token-weighted mean length)."""
     model = onnx.load(str(onnx_path))
     shapes = {init.name: tuple(init.dims) for init in model.graph.initializer}
     weight_ops = {"MatMul": 1, "MatMulInteger": 1, "Gemm": 1, "Attention": 1, "QAttention": 1}
@@ -62,4 +63,4 @@ def flops_per_token(
             shape = shapes.get(node.input[weight_ops[node.op_type]])
             if shape is not None and len(shape) == 2:
                 total += 2.0 * shape[0] * shape[1]
-    return total + layers * 2 * 2 * mean_tokens * hidden
+    return total + layers * 2 * 2 * attention_span * hidden

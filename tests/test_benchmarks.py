@@ -23,7 +23,7 @@ def test_benchmark_harness_smoke(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     data = json.loads((tmp_path / "benchmarks_results.json").read_text())
-    assert len(data["throughput"]) == 5
+    assert len(data["throughput"]) == 6
     assert all(r["median"] > 0 for r in data["throughput"].values())
     assert [r["rows"] for r in data["scale"]] == [300] and data["tiny_scale"][0]["rows"] == 2000
     assert data["scale"][0]["labelled"] == 300
@@ -31,3 +31,19 @@ def test_benchmark_harness_smoke(tmp_path):
     report = (tmp_path / "BENCHMARKS.run.md").read_text()
     assert "of the int8 peak" in report and "python benchmarks/run.py --smoke" in report
     assert (tmp_path / "benchmarks_throughput.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_operator_profile_smoke():
+    shared_file("reviews_bench.parquet")
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "profile_ops.py"), "--rows", "5", "--runs", "1"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    table = result.stdout
+    assert "| DynamicQuantizeMatMul |" in table and "| SkipLayerNorm fusion on |" in table
+    shares = [float(line.split("|")[2].strip(" %")) for line in table.splitlines() if "% |" in line]
+    assert 90 <= sum(shares) <= 100.5
