@@ -263,7 +263,7 @@ def scale_section(scale_rows: list[dict], tiny_rows: list[dict], loads: list[flo
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1000, help="rows for the side-by-side table")
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--scale", default="10000,20214", help="row counts, embedded model")
     parser.add_argument(
         "--tiny-scale",
