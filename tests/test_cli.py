@@ -229,14 +229,16 @@ def _big_input(tmp_path, rows: int = 100_000):
     return path
 
 
-def _interrupt(args: list[str], ready, sig: int) -> int:
+def _interrupt(args: list[str], ready, sig: int) -> tuple[int, str]:
+    """Start the CLI, send `sig` once `ready()`; its exit code and what it said (for failures)."""
     process = subprocess.Popen([script(), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.time() + 120
     while not ready() and process.poll() is None and time.time() < deadline:
         time.sleep(0.05)
+    state = "running" if process.poll() is None else f"already exited {process.returncode}"
     process.send_signal(sig)
-    process.communicate(timeout=120)
-    return process.returncode
+    _, stderr = process.communicate(timeout=120)
+    return process.returncode, f"{state} when signalled; stderr: {stderr.decode()[-1500:]}"
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
@@ -259,8 +261,9 @@ def test_interrupted_parquet_score_resumes_without_loss_or_duplicates(tiny_model
         "--batch-rows",
         "5000",
     ]
-    code = _interrupt(args, lambda: len(list(parts.glob("part-*.parquet"))) >= 2, sig)
-    assert code == (130 if sig == signal.SIGINT else -signal.SIGKILL) and not out.exists()
+    code, said = _interrupt(args, lambda: len(list(parts.glob("part-*.parquet"))) >= 2, sig)
+    assert code == (130 if sig == signal.SIGINT else -signal.SIGKILL), said
+    assert not out.exists()
     done = sum(pq.ParquetFile(p).metadata.num_rows for p in parts.glob("part-*.parquet"))
     assert 0 < done < 100_000
     resumed = cli(*args, "--resume")
@@ -294,8 +297,8 @@ def test_interrupted_table_score_resumes_without_loss_or_duplicates(tiny_model, 
         "5000",
     ]
     started = time.time()
-    code = _interrupt(args, lambda: time.time() - started > 3, signal.SIGKILL)
-    assert code != 0
+    code, said = _interrupt(args, lambda: time.time() - started > 3, signal.SIGKILL)
+    assert code != 0, said
     resumed = cli(*args, "--resume")
     assert resumed.returncode == 0, resumed.stderr
     con = duckdb.connect(str(db), read_only=True)
