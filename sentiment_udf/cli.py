@@ -196,7 +196,6 @@ def score(
 ) -> None:
     """Bulk-score a table or file into a new table or a Parquet file, resumably."""
     from . import bulk
-    from .interrupts import InterruptWatch
     from .progress import Progress
 
     if (target_table is None) == (output is None):
@@ -206,27 +205,20 @@ def score(
     con, source = _open_source(db, table, input_file, read_only=False)
     loaded = load_model(model, **_model_kwargs(max_length, threads))
     progress = None if quiet or not sys.stderr.isatty() else Progress()
-    with InterruptWatch() as interrupts:
-
-        def after_batch(done: int, total: int) -> None:
-            interrupts.check()  # a Ctrl-C that a library swallowed still stops the run here
-            if progress:
-                progress(done, total)
-
-        result = bulk.score(
-            con,
-            source,
-            loaded,
-            id_column=id_column,
-            text_column=text_column,
-            title_column=title_column,
-            target_table=target_table,
-            output=output,
-            replace=replace,
-            resume=resume,
-            batch_rows=batch_rows,
-            progress=after_batch,
-        )
+    result = bulk.score(
+        con,
+        source,
+        loaded,
+        id_column=id_column,
+        text_column=text_column,
+        title_column=title_column,
+        target_table=target_table,
+        output=output,
+        replace=replace,
+        resume=resume,
+        batch_rows=batch_rows,
+        progress=progress,
+    )
     if progress:
         progress.finish()
     con.close()

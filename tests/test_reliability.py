@@ -22,7 +22,6 @@ from hypothesis import strategies as st
 
 import sentiment_udf
 from sentiment_udf import ModelError, SentimentModel, load_model
-from sentiment_udf.interrupts import InterruptWatch
 from tests.cli_helpers import assert_one_line_error, script
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -291,23 +290,6 @@ def test_interrupt_then_rerun_on_the_same_connection(con, tiny):
     sentiment_udf.register(fresh, tiny)
     fresh.execute("CREATE TABLE big AS SELECT 'review number ' || i AS t FROM range(60000) r(i)")
     assert fresh.execute(query).fetchall()[0] == pytest.approx(again)
-
-
-def test_a_ctrl_c_that_a_library_swallowed_still_stops_at_the_next_check():
-    # A Python-level handler that does nothing stands in for an extension that consumes the
-    # interrupt; the C-level signal handler still records it for the watch.
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: None)
-    try:
-        with InterruptWatch() as interrupts:
-            interrupts.check()  # nothing received: no error
-            os.kill(os.getpid(), signal.SIGINT)
-            time.sleep(0.1)
-            with pytest.raises(KeyboardInterrupt):
-                interrupts.check()
-            interrupts.check()  # each Ctrl-C stops once
-        assert signal.set_wakeup_fd(-1) == -1  # the watch put the previous wakeup fd back
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 def test_sigint_stops_the_cli_and_it_runs_again(tiny):
