@@ -15,6 +15,17 @@ def script() -> str:
     return found
 
 
+def with_default_sigint(command: list[str]) -> list[str]:
+    """`command`, started with SIGINT at its default disposition. A test run launched in the
+    background (`pytest &` in a script) has SIGINT ignored, and its children inherit that: a
+    Python CLI then never sees Ctrl-C, which is right for it and wrong for a test that sends one."""
+    reset = (
+        "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+        "os.execv(sys.argv[1], sys.argv[1:])"
+    )
+    return [sys.executable, "-c", reset, *command]
+
+
 def cli(
     *args: str, stdin: str | None = None, cwd: Path | None = None, timeout: float = 300
 ) -> subprocess.CompletedProcess:

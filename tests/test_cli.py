@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tests.cli_helpers import assert_one_line_error, cli, script
+from tests.cli_helpers import assert_one_line_error, cli, script, with_default_sigint
 from tests.conftest import shared_file
 
 WORDS = ["good", "bad", "great", "awful", "fine", "broken", "love", "hate", "cheap", "solid"]
@@ -231,7 +231,9 @@ def _big_input(tmp_path, rows: int = 100_000):
 
 def _interrupt(args: list[str], ready, sig: int) -> tuple[int, str]:
     """Start the CLI, send `sig` once `ready()`; its exit code and what it said (for failures)."""
-    process = subprocess.Popen([script(), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        with_default_sigint([script(), *args]), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     deadline = time.time() + 120
     while not ready() and process.poll() is None and time.time() < deadline:
         time.sleep(0.05)

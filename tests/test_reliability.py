@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 import sentiment_udf
 from sentiment_udf import ModelError, SentimentModel, load_model
-from tests.cli_helpers import assert_one_line_error, script
+from tests.cli_helpers import assert_one_line_error, script, with_default_sigint
 
 ROOT = Path(__file__).resolve().parents[1]
 HEAVY_ROWS = int(os.environ.get("SENTIMENT_UDF_HEAVY_ROWS", "100000"))
@@ -295,7 +295,7 @@ def test_interrupt_then_rerun_on_the_same_connection(con, tiny):
 def test_sigint_stops_the_cli_and_it_runs_again(tiny):
     query = "SELECT count(classify_sentiment('review ' || i)) AS n FROM range(3000000) r(i)"
     process = subprocess.Popen(
-        [script(), "query", query, "--model", str(tiny)],
+        with_default_sigint([script(), "query", query, "--model", str(tiny)]),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
