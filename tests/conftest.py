@@ -30,3 +30,12 @@ def con(tiny_model):
     sentiment_udf.register(connection, tiny_model)
     yield connection
     connection.close()
+
+
+@pytest.fixture(scope="module")
+def embedded_con():
+    """An in-memory DuckDB connection with the functions over the embedded model (one per module)."""
+    connection = duckdb.connect()
+    sentiment_udf.register(connection)
+    yield connection
+    connection.close()

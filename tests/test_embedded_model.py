@@ -2,27 +2,17 @@
 
 from __future__ import annotations
 
-import duckdb
 import numpy as np
 import pytest
 
-import sentiment_udf
 from tests.conftest import shared_file
 
 
 @pytest.fixture(scope="module")
-def con():
-    connection = duckdb.connect()
-    sentiment_udf.register(connection)
-    yield connection
-    connection.close()
-
-
-@pytest.fixture(scope="module")
-def dev_scored(con):
+def dev_scored(embedded_con):
     """reviews_dev.csv scored through SQL, text only and with the title, in one query."""
     path = shared_file("reviews_dev.csv")
-    return con.execute(
+    return embedded_con.execute(
         "SELECT label, text, s.label AS by_text, by_title, s.score AS score FROM ("
         "  SELECT label, text, sentiment(text) AS s, classify_sentiment(title, text) AS by_title"
         "  FROM read_csv(?)) ORDER BY text",
@@ -30,8 +20,8 @@ def dev_scored(con):
     ).fetchall()
 
 
-def test_clear_reviews_get_the_obvious_label(con):
-    rows = con.execute(
+def test_clear_reviews_get_the_obvious_label(embedded_con):
+    rows = embedded_con.execute(
         "SELECT classify_sentiment(t), sentiment_score(t), sentiment(t).label FROM (VALUES "
         "('Absolutely love it. Best purchase I have made this year, works perfectly.'), "
         "('Broke after two days and support never answered. Complete waste of money.')) v(t)"
@@ -40,8 +30,8 @@ def test_clear_reviews_get_the_obvious_label(con):
     assert rows[1][0] == "negative" and rows[1][1] < 0.1 and rows[1][2] == "negative"
 
 
-def test_title_form_on_clear_reviews(con):
-    label = con.execute(
+def test_title_form_on_clear_reviews(embedded_con):
+    label = embedded_con.execute(
         "SELECT classify_sentiment('Do not buy', 'It stopped working after a week.')"
     ).fetchone()[0]
     assert label == "negative"
@@ -61,8 +51,10 @@ def test_accuracy_on_dev_reviews_with_titles(dev_scored):
 
 
 @pytest.mark.slow
-def test_a_text_scores_the_same_alone_and_among_1625_others(con, dev_scored):
+def test_a_text_scores_the_same_alone_and_among_1625_others(embedded_con, dev_scored):
     picks = dev_scored[:: len(dev_scored) // 24][:24]
-    alone = [con.execute("SELECT sentiment_score(?)", [row[1]]).fetchone()[0] for row in picks]
+    alone = [
+        embedded_con.execute("SELECT sentiment_score(?)", [row[1]]).fetchone()[0] for row in picks
+    ]
     batched = [row[4] for row in picks]
     assert np.max(np.abs(np.array(alone) - np.array(batched))) <= 1e-4

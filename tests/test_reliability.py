@@ -33,14 +33,6 @@ def tiny(tiny_model):
     return tiny_model
 
 
-@pytest.fixture(scope="module")
-def embedded_con():
-    connection = duckdb.connect()
-    sentiment_udf.register(connection)
-    yield connection
-    connection.close()
-
-
 # --- inputs -----------------------------------------------------------------------------------
 
 SCORED_INPUTS = {
