@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from compute_limit import matmul_peak  # noqa: E402
 
 from sentiment_udf import SentimentModel  # noqa: E402
-from sentiment_udf.runtime import DISABLED_FUSIONS  # noqa: E402
+from sentiment_udf.runtime import DISABLED_FUSIONS, session_options  # noqa: E402
 
 BENCH = Path(__file__).resolve().parents[2] / "shared" / "data" / "reviews_bench.parquet"
 # Operators that are only an int8 product of activations with a weight matrix (prepacked, so the
@@ -34,9 +34,7 @@ INT8_PRODUCTS = {"DynamicQuantizeMatMul", "MatMulIntegerToFloat"}
 
 
 def session(path: Path, disabled: list[str], profile_dir: str | None) -> ort.InferenceSession:
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
+    options = session_options()
     if profile_dir:
         options.enable_profiling = True
         options.profile_file_prefix = str(Path(profile_dir) / "profile")

@@ -178,16 +178,21 @@ class SentimentModel:
 DISABLED_FUSIONS = ["SkipLayerNormFusion"]
 
 
-def _open_session(path: Path) -> ort.InferenceSession:
-    """One session, run from several worker threads at once, each run on one core."""
+def session_options() -> ort.SessionOptions:
+    """Each run on one core: parallelism comes from running several texts at once."""
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return options
+
+
+def _open_session(path: Path) -> ort.InferenceSession:
+    """One session, run from several worker threads at once, each run on one core."""
     try:
         return ort.InferenceSession(
             str(path),
-            options,
+            session_options(),
             providers=["CPUExecutionProvider"],
             disabled_optimizers=DISABLED_FUSIONS,
         )
