@@ -6,6 +6,7 @@ whose ids are not in the target yet. The source is only read.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import time
@@ -18,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .encoding import join_title
+from .file_lock import exclusive_lock
 from .runtime import SentimentModel
 from .sql_names import (
     Source,
@@ -28,6 +29,8 @@ from .sql_names import (
     quote_identifier,
     split_table,
     table_exists,
+    table_identity,
+    tables_read,
 )
 
 DEFAULT_BATCH_ROWS = 8192
@@ -60,7 +63,9 @@ def score(
     """Score `source` into `target_table` (in `con`'s database) or a Parquet `output` file.
 
     Writes the id column, `label` and `score` (P(positive) or of the model's last label).
-    `progress(done, total)` is called after each committed batch.
+    `progress(done, total)` is called after each committed batch. The source is only read: a
+    target that is the source, or that the source would read, is refused before anything is
+    written.
     """
     if (target_table is None) == (output is None):
         raise ValueError("give exactly one of target_table= or output=")
@@ -86,29 +91,34 @@ def score(
         if target_table
         else _ParquetSink(con, Path(output), id_column)
     )
-    done_before = sink.open(replace=replace, resume=resume)
-    query, params = _pending_rows(source, sink, id_column, text_column, title_column)
-    total = con.execute(f"SELECT count(*) FROM ({query})", params).fetchall()[0][0]
-    reader = _record_batches(con.sql(query, params=params), batch_rows)
-    score_index = model.labels.index("positive") if "positive" in model.labels else -1
-    scored = 0
-    for batch in reader:
-        probs = model.predict_proba(_texts(batch))
-        table = pa.table(
-            {
-                id_column: batch.column(0),
-                "label": pa.array(model.labels_of(probs), type=pa.string()),
-                "score": pa.array(
-                    probs[:, score_index], type=pa.float64(), mask=np.isnan(probs[:, 0])
-                ),
-            }
-        )
-        sink.write(table)
-        scored += len(table)
-        if progress:
-            progress(scored, total)
-    sink.close()
+    sink.check_source(source)
+    try:
+        done_before = sink.open(replace=replace, resume=resume, id_type=types[id_column])
+        query, params = _pending_rows(source, sink, id_column, text_column, title_column)
+        total = con.execute(f"SELECT count(*) FROM ({query})", params).fetchall()[0][0]
+        scored = 0
+        for batch in _record_batches(con.sql(query, params=params), batch_rows):
+            sink.write(_scored_batch(model, batch, id_column))
+            scored += batch.num_rows
+            if progress:
+                progress(scored, total)
+        sink.close()
+    finally:
+        sink.release()
     return ScoreResult(scored, done_before, time.perf_counter() - started, sink.name)
+
+
+def _scored_batch(model: SentimentModel, batch: pa.RecordBatch, id_column: str) -> pa.Table:
+    """The id column, `label` and `score` (P(positive), else of the model's last label)."""
+    probs = model.predict_proba(model.inputs(*_columns(batch)))
+    score_index = model.labels.index("positive") if "positive" in model.labels else -1
+    return pa.table(
+        {
+            id_column: batch.column(0),
+            "label": pa.array(model.labels_of(probs), type=pa.string()),
+            "score": pa.array(probs[:, score_index], type=pa.float64(), mask=np.isnan(probs[:, 0])),
+        }
+    )
 
 
 def _record_batches(relation: duckdb.DuckDBPyRelation, rows: int) -> pa.RecordBatchReader:
@@ -117,9 +127,8 @@ def _record_batches(relation: duckdb.DuckDBPyRelation, rows: int) -> pa.RecordBa
     return relation.fetch_arrow_reader(rows)
 
 
-def _texts(batch: pa.RecordBatch) -> list[str | None]:
-    titles, texts = batch.column(1).to_pylist(), batch.column(2).to_pylist()
-    return [join_title(title, text) for title, text in zip(titles, texts)]
+def _columns(batch: pa.RecordBatch) -> tuple[list[str | None], list[str | None]]:
+    return batch.column(1).to_pylist(), batch.column(2).to_pylist()
 
 
 def _check_ids(con: duckdb.DuckDBPyConnection, source: Source, id_column: str) -> None:
@@ -153,10 +162,12 @@ def _pending_rows(
 class _Sink:
     name: str
 
-    def open(self, *, replace: bool, resume: bool) -> int: ...
+    def check_source(self, source: Source) -> None: ...
+    def open(self, *, replace: bool, resume: bool, id_type: str) -> int: ...
     def done_ids_sql(self) -> tuple[str | None, list]: ...
     def write(self, table: pa.Table) -> None: ...
     def close(self) -> None: ...
+    def release(self) -> None: ...
 
 
 class _TableSink(_Sink):
@@ -172,7 +183,19 @@ class _TableSink(_Sink):
             "PRIMARY KEY, label VARCHAR, score DOUBLE)"
         )
 
-    def open(self, *, replace: bool, resume: bool) -> int:
+    def check_source(self, source: Source) -> None:
+        if not table_exists(self.con, self.schema, self.table):
+            return
+        identity = table_identity(self.con, self.name)
+        full = ".".join(identity)
+        for read in tables_read(self.con, source):
+            if read == full or read == identity[2] or read.endswith("." + identity[2]):
+                raise SourceError(
+                    f"target table {self.name!r} is the source (or a table the source reads): "
+                    "choose another --target-table; the source is only ever read"
+                )
+
+    def open(self, *, replace: bool, resume: bool, id_type: str) -> int:
         exists = table_exists(self.con, self.schema, self.table)
         if exists and not (replace or resume):
             raise SourceError(
@@ -205,33 +228,98 @@ class _TableSink(_Sink):
     def close(self) -> None:
         self.writer.close()
 
+    def release(self) -> None:
+        pass
+
 
 class _ParquetSink(_Sink):
-    """Batches go to numbered part files beside the output; the last step joins them into it."""
+    """Batches go to numbered part files in `<output>.parts/`; the last step writes the output
+    anew (a finished output being resumed, then the parts) and moves it into place atomically.
+
+    A finished output is never moved or removed before its replacement is complete. One writer
+    at a time: `<output>.lock` is held for the whole run. `RUN.json` in the parts folder says
+    whether the run replaces the output (its rows are then not reused by --resume).
+    """
 
     def __init__(self, con: duckdb.DuckDBPyConnection, output: Path, id_column: str):
-        self.con, self.output, self.name = con, output, str(output)
-        self.parts = output.with_name(output.name + ".parts")
+        self.con, self.name = con, str(output)
+        self.output = output.absolute()
+        self.parts = self.output.with_name(self.output.name + ".parts")
         self.id_column = id_column
+        self.reuse_output = False
+        self._locked = False
+        self._lock = exclusive_lock(self.output.with_name(self.output.name + ".lock"), str(output))
+        if self.output.is_dir():
+            raise SourceError(f"{output}: is a folder; --output names a Parquet file")
+        if not self.output.parent.is_dir():
+            raise SourceError(f"{output}: folder {self.output.parent} does not exist")
+
+    def check_source(self, source: Source) -> None:
+        written = [
+            self.output,
+            self.output.with_name(self.output.name + ".tmp"),
+            self.parts / "part-000000.parquet",
+        ]
+        real = {Path(os.path.realpath(p)) for p in written}
+        clash = real & set(source.files)
+        if not clash and source.pattern:
+            clash = {
+                p
+                for p in real
+                if duckdb.execute("SELECT ? GLOB ?", [str(p), source.pattern]).fetchall()[0][0]
+            }
+        if clash:
+            raise SourceError(
+                f"--output {self.name} is (or would be read as) the source: choose another "
+                "output file; the source is only ever read"
+            )
 
     def _part_files(self) -> list[Path]:
         return sorted(self.parts.glob("part-*.parquet"))
 
-    def open(self, *, replace: bool, resume: bool) -> int:
+    def _done_files(self) -> list[Path]:
+        return ([self.output] if self.reuse_output else []) + self._part_files()
+
+    def open(self, *, replace: bool, resume: bool, id_type: str) -> int:
+        self._lock.__enter__()
+        self._locked = True
+        run_file = self.parts / "RUN.json"
         if self.output.exists() and not (replace or resume):
             raise SourceError(
-                f"{self.output} exists: add --replace to overwrite it or "
+                f"{self.name} exists: add --replace to overwrite it or "
                 "--resume to add the rows it lacks"
             )
-        if not resume and self.parts.exists():
-            shutil.rmtree(self.parts)
-        self.parts.mkdir(parents=True, exist_ok=True)
-        if resume and self.output.exists() and not self._part_files():
-            os.replace(self.output, self.parts / "part-000000.parquet")  # a finished run
-        return sum(pq.ParquetFile(f).metadata.num_rows for f in self._part_files())
+        if self.parts.exists() and not (replace or resume):
+            raise SourceError(
+                f"{self.parts} holds an interrupted run's rows: add --resume to finish it "
+                "or --replace to start over"
+            )
+        if replace or not run_file.is_file():
+            shutil.rmtree(self.parts, ignore_errors=True)
+            self.parts.mkdir()
+            run_file.write_text(json.dumps({"replaces_output": replace}))
+        replaces = json.loads(run_file.read_text()).get("replaces_output", False)
+        self.reuse_output = resume and self.output.is_file() and not replaces
+        self._check_id_type(id_type)
+        return sum(pq.ParquetFile(f).metadata.num_rows for f in self._done_files())
+
+    def _check_id_type(self, id_type: str) -> None:
+        """Refuse, before scoring, a resume whose earlier rows have ids of another type."""
+        files = [str(f) for f in self._done_files()]
+        if not files:
+            return
+        column = quote_identifier(self.id_column)
+        described = self.con.execute(
+            f"DESCRIBE SELECT {column} FROM read_parquet(?)", [files]
+        ).fetchall()
+        if described[0][1] not in (id_type, '"NULL"', "NULL"):
+            raise SourceError(
+                f"--resume: the rows already written have {self.id_column} of type "
+                f"{described[0][1]}, the source has {id_type}; use --replace to start over"
+            )
 
     def done_ids_sql(self) -> tuple[str | None, list]:
-        files = [str(f) for f in self._part_files()]
+        files = [str(f) for f in self._done_files()]
         return ("read_parquet(?)", [files]) if files else (None, [])
 
     def write(self, table: pa.Table) -> None:
@@ -242,7 +330,7 @@ class _ParquetSink(_Sink):
         os.replace(temporary, final)
 
     def close(self) -> None:
-        files = self._part_files()
+        files = self._done_files()
         temporary = self.output.with_name(self.output.name + ".tmp")
         schema = (
             pq.read_schema(files[0])
@@ -256,3 +344,7 @@ class _ParquetSink(_Sink):
                 writer.write_table(pq.read_table(part, schema=schema))
         os.replace(temporary, self.output)
         shutil.rmtree(self.parts)
+
+    def release(self) -> None:
+        if self._locked:
+            self._lock.__exit__(None, None, None)

@@ -69,16 +69,42 @@ def _model_kwargs(max_length: int, threads: int | None) -> dict:
     return {"max_length": max_length, "threads": threads}
 
 
-def _open_source(db: str | None, table: str | None, input_file: str | None, read_only: bool):
+def _open_source(
+    db: str | None, table: str | None, input_file: str | None, read_only: bool, glob: bool
+):
     """The connection and the rows named by --db/--table or --input (exactly one of the two)."""
     if (table is None) == (input_file is None):
         raise click.UsageError("give exactly one of --table (with --db) or --input")
     if table and db is None:
         raise click.UsageError("--table needs --db")
+    if glob and input_file is None:
+        raise click.UsageError("--glob goes with --input")
     if table and not Path(db).exists():
         raise SourceError(f"{db}: database file not found")
+    if db is not None and not Path(db).absolute().parent.is_dir():
+        raise SourceError(f"{db}: folder {Path(db).absolute().parent} does not exist")
     con = duckdb.connect(db or ":memory:", read_only=read_only and db is not None)
-    return con, table_source(con, table) if table else file_source(input_file)
+    return con, table_source(con, table) if table else file_source(input_file, glob=glob)
+
+
+def _check_output(output: str | None, fmt: str | None = None) -> None:
+    """Refuse, before any work, an output that cannot be written."""
+    if fmt == "parquet" and output is None:
+        raise click.UsageError("--format parquet needs --output FILE")
+    if output is None:
+        return
+    path = Path(output).absolute()
+    if path.is_dir():
+        raise SourceError(f"{output}: is a folder, not a file")
+    if not path.parent.is_dir():
+        raise SourceError(f"{output}: folder {path.parent} does not exist")
+
+
+glob_option = click.option(
+    "--glob",
+    is_flag=True,
+    help="Read --input as a DuckDB glob pattern (*, ?, [abc], **) instead of one file's name.",
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -120,6 +146,7 @@ def query(
     """Run SQL with the sentiment functions registered and print or write the result."""
     from .sql_session import open_connection, run, write
 
+    _check_output(output, fmt)
     con = open_connection(db, model, read_only=read_only, **_model_kwargs(max_length, threads))
     table = run(con, sql)
     if table is not None:
@@ -156,8 +183,9 @@ def shell(
     "--input",
     "input_file",
     type=click.Path(dir_okay=False),
-    help="Source file instead: .parquet, .csv or .json.",
+    help="Source file instead: .parquet, .csv, .tsv, .json or .jsonl (one file; see --glob).",
 )
+@glob_option
 @click.option("--text-column", required=True, help="Column holding the review text.")
 @click.option("--title-column", help="Column holding the title (scored as '<title>. <text>').")
 @click.option("--id-column", required=True, help="Column that identifies rows (used by --resume).")
@@ -181,6 +209,7 @@ def score(
     db: str | None,
     table: str | None,
     input_file: str | None,
+    glob: bool,
     text_column: str,
     title_column: str | None,
     id_column: str,
@@ -202,7 +231,10 @@ def score(
         raise click.UsageError("give exactly one of --target-table or --output")
     if target_table and db is None:
         raise click.UsageError("--target-table needs --db")
-    con, source = _open_source(db, table, input_file, read_only=False)
+    if replace and resume:
+        raise click.UsageError("--replace and --resume exclude each other")
+    _check_output(output)
+    con, source = _open_source(db, table, input_file, read_only=False, glob=glob)
     loaded = load_model(model, **_model_kwargs(max_length, threads))
     progress = None if quiet or not sys.stderr.isatty() else Progress()
     result = bulk.score(
@@ -231,7 +263,10 @@ def score(
 
 
 @main.command("eval")
-@click.option("--input", "input_file", type=click.Path(dir_okay=False), help="Labelled file.")
+@click.option(
+    "--input", "input_file", type=click.Path(dir_okay=False), help="Labelled file (see --glob)."
+)
+@glob_option
 @click.option("--db", type=click.Path(dir_okay=False), help="DuckDB database of --table.")
 @click.option("--table", help="Labelled table or view in --db.")
 @click.option("--text-column", required=True)
@@ -244,6 +279,7 @@ def score(
 @user_errors
 def evaluate(
     input_file: str | None,
+    glob: bool,
     db: str | None,
     table: str | None,
     text_column: str,
@@ -257,7 +293,7 @@ def evaluate(
     """Accuracy report (precision, recall, F1 per label) on labelled rows."""
     from .evaluation import evaluate as run_evaluation
 
-    con, source = _open_source(db if table else None, table, input_file, read_only=True)
+    con, source = _open_source(db if table else None, table, input_file, True, glob)
     loaded = load_model(model, **_model_kwargs(max_length, threads))
     report = run_evaluation(
         con,

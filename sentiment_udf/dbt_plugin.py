@@ -13,19 +13,9 @@ from typing import Any
 from dbt.adapters.duckdb.plugins import BasePlugin
 
 from .duckdb_functions import load_macros, register
+from .options import MODEL_OPTIONS, check_model_options
 
-OPTIONS = {
-    "model",
-    "prefix",
-    "names",
-    "positive_label",
-    "max_length",
-    "long_text",
-    "threads",
-    "onnx_file",
-    "token_budget",
-    "macros",
-}
+OPTIONS = {"model", "prefix", "names", "positive_label", "macros", *MODEL_OPTIONS}
 
 
 class Plugin(BasePlugin):
@@ -36,6 +26,10 @@ class Plugin(BasePlugin):
                 f"sentiment_udf.dbt_plugin: unknown config {sorted(unknown)}; "
                 f"known: {sorted(OPTIONS)}"
             )
+        check_model_options(
+            {k: v for k, v in plugin_config.items() if k in MODEL_OPTIONS},
+            "sentiment_udf.dbt_plugin config",
+        )
         self.options = dict(plugin_config)
 
     def configure_connection(self, conn: Any) -> None:

@@ -9,17 +9,15 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import numpy as np
-import pyarrow as pa
 
 try:
     from duckdb.sqltypes import DOUBLE, VARCHAR, DuckDBPyType
 except ImportError:  # duckdb < 1.4
     from duckdb.typing import DOUBLE, VARCHAR, DuckDBPyType
 
-from .encoding import join_title
-from .errors import ModelError
+from .arrow_functions import FunctionSet, check_positive_label
 from .model_cache import load_model
+from .options import check_model_options
 from .runtime import SentimentModel
 
 FUNCTION_ROLES = ("classify_sentiment", "sentiment_score", "sentiment")
@@ -52,20 +50,28 @@ def register(
     `macros=True` also adds the TEMP macros of sql/macros.sql (sentiment_label, ...).
     """
     con = duckdb.default_connection() if con is None else con
-    loaded = load_model(model, **model_options)
-    chosen = {role: prefix + role for role in FUNCTION_ROLES}
+    check_model_options(model_options, "register")
     unknown = set(names or {}) - set(FUNCTION_ROLES)
     if unknown:
         raise ValueError(f"names= takes the roles {FUNCTION_ROLES}, not {sorted(unknown)}")
+    loaded = load_model(model, **model_options)
+    chosen = {role: prefix + role for role in FUNCTION_ROLES}
     chosen.update(names or {})
-    positive = _label_index(loaded, positive_label)
+    check_positive_label(loaded, positive_label)
+    functions = FunctionSet(lambda: loaded, positive_label)
     udfs = {
-        "classify_sentiment": (_label_udf(loaded, chosen["classify_sentiment"]), VARCHAR),
-        "sentiment_score": (_score_udf(loaded, chosen["sentiment_score"], positive), DOUBLE),
-        "sentiment": (_struct_udf(loaded, chosen["sentiment"], positive), _struct_type()),
+        "classify_sentiment": (functions.label(chosen["classify_sentiment"]), VARCHAR),
+        "sentiment_score": (functions.score(chosen["sentiment_score"]), DOUBLE),
+        "sentiment": (functions.struct(chosen["sentiment"]), _struct_type()),
     }
-    for role, (udf, return_type) in udfs.items():
-        _create(con, chosen[role], udf, return_type)
+    try:
+        for role, (udf, return_type) in udfs.items():
+            _create(con, chosen[role], udf, return_type)
+    except duckdb.ResourceInUseException:
+        raise duckdb.ResourceInUseException(
+            "register(): the connection has an unfinished result from execute(); fetch it "
+            "(.fetchall()) before registering, or register first"
+        ) from None
     if macros:
         if chosen["sentiment_score"] != "sentiment_score" or chosen["sentiment"] != "sentiment":
             raise ValueError("macros=True needs the default function names (the macros call them)")
@@ -84,79 +90,6 @@ def _create(con: duckdb.DuckDBPyConnection, name: str, udf: Any, return_type: An
     con.create_function(
         name, udf, None, return_type, type="arrow", null_handling="special", side_effects=False
     )
-
-
-def _label_index(model: SentimentModel, label: str) -> int:
-    try:
-        return model.labels.index(label.lower())
-    except ValueError:
-        raise ModelError(
-            f"{model.files.config}: model labels are {list(model.labels)}, with no "
-            f"{label!r} label for sentiment_score; pass positive_label= one of them"
-        ) from None
-
-
-def _texts(args: tuple, function: str) -> list[str | None]:
-    """The model inputs of one vector: `(text)` or `(title, text)` Arrow arrays to Python strings."""
-    if len(args) not in (1, 2):
-        raise TypeError(f"{function}() takes (text) or (title, text), not {len(args)} arguments")
-    for position, arg in enumerate(args, start=1):
-        if not (
-            pa.types.is_string(arg.type)
-            or pa.types.is_large_string(arg.type)
-            or pa.types.is_string_view(arg.type)
-            or pa.types.is_null(arg.type)
-        ):
-            raise TypeError(
-                f"{function}(): argument {position} is {arg.type}, not text; cast it with ::VARCHAR"
-            )
-    if len(args) == 1:
-        return args[0].to_pylist()
-    return [join_title(t, x) for t, x in zip(args[0].to_pylist(), args[1].to_pylist())]
-
-
-def _nulls(probs: np.ndarray) -> np.ndarray:
-    return np.isnan(probs[:, 0])
-
-
-def _labels_array(model: SentimentModel, probs: np.ndarray) -> pa.Array:
-    return pa.array(model.labels_of(probs), type=pa.string())
-
-
-def _label_udf(model: SentimentModel, name: str):
-    def classify_sentiment(*args: pa.Array) -> pa.Array:
-        return _labels_array(model, model.predict_proba(_texts(args, name)))
-
-    return classify_sentiment
-
-
-def _score_udf(model: SentimentModel, name: str, positive: int):
-    def sentiment_score(*args: pa.Array) -> pa.Array:
-        probs = model.predict_proba(_texts(args, name))
-        return pa.array(probs[:, positive], type=pa.float64(), mask=_nulls(probs))
-
-    return sentiment_score
-
-
-def _struct_udf(model: SentimentModel, name: str, positive: int):
-    n_labels = len(model.labels)
-
-    def sentiment(*args: pa.Array) -> pa.Array:
-        probs = model.predict_proba(_texts(args, name))
-        nulls = _nulls(probs)
-        scores = pa.array(probs[:, positive], type=pa.float64(), mask=nulls)
-        rows = len(probs)
-        offsets = pa.array(np.arange(rows + 1, dtype=np.int32) * n_labels)
-        keys = pa.array(list(model.labels) * rows, type=pa.string())
-        values = pa.array(np.nan_to_num(probs).ravel(), type=pa.float64())
-        maps = pa.MapArray.from_arrays(offsets, keys, values)
-        return pa.StructArray.from_arrays(
-            [_labels_array(model, probs), scores, maps],
-            names=["label", "score", "probabilities"],
-            mask=pa.array(nulls),
-        )
-
-    return sentiment
 
 
 def _struct_type() -> DuckDBPyType:

@@ -1,27 +1,47 @@
-"""Text to token ids: title joining, blank detection, truncation and windows of max_length tokens."""
+"""Text to token ids: title joining, blank detection, truncation and windows of max_length tokens.
+
+Memory is bounded whatever the text: a text is tokenized from a clip of its first characters
+(grown only while it is too short to fix the kept tokens, up to a hard cap), texts are tokenized
+a group at a time, and chunk mode tokenizes a long text block by block.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-from tokenizers import Tokenizer
+from tokenizers import Encoding, Tokenizer
 
 from .errors import ModelError
 
-# Characters kept before tokenizing in truncate mode, per token we keep; re-done on the whole
-# text when the clipped text yields too few tokens, so this only saves time on huge texts.
+# Characters first tried per kept token; re-tried 4x larger while the clip holds too few tokens.
 CHARS_PER_TOKEN_CLIP = 16
+# The most characters per kept token ever tokenized in truncate mode (about 520,000 for 512
+# tokens): a text whose first 510 tokens span more is scored on that many first characters.
+MAX_CHARS_PER_TOKEN = 1024
+# How far past the clip point a whitespace is looked for before cutting mid-word.
+WHITESPACE_LOOKAHEAD = 256
+# Texts tokenized together: the tokenizer holds every encoding of a group at once.
+ENCODE_GROUP = 64
+# Chunk mode tokenizes a long text in blocks of about this many characters.
+BLOCK_CHARS = 65_536
+WORD_CHARACTER = re.compile(r"\w")
+WHITESPACE = re.compile(r"\s")
 
 
-def join_title(title: str | None, text: str | None) -> str | None:
-    """The model's input for a review: `"<title>. <text>"`, or the text when the title is blank.
+def join_title(
+    title: str | None, text: str | None, is_blank: Callable[[str | None], bool] | None = None
+) -> str | None:
+    """The model's input for a review: `"<title>. <text>"`, the text alone when the title is
+    blank, None when the text is blank. `is_blank` decides what blank is (default: whitespace).
 
     A period is added to a title that does not end in '.', '!' or '?' (the training rule).
     """
-    if text is None or not text.strip():
+    blank = is_blank or is_whitespace
+    if blank(text):
         return None
-    if title is None or not title.strip():
+    if blank(title):
         return text
     title = title.strip()
     if title[-1] not in ".!?":
@@ -29,7 +49,8 @@ def join_title(title: str | None, text: str | None) -> str | None:
     return f"{title} {text}"
 
 
-def is_blank(text: str | None) -> bool:
+def is_whitespace(text: str | None) -> bool:
+    """None, empty or whitespace only."""
     return text is None or not text.strip()
 
 
@@ -63,6 +84,18 @@ class TextEncoder:
                 return full[:start], full[start + len(plain) :]
         return [], []
 
+    def is_blank(self, text: str | None) -> bool:
+        """The one rule for blank: no token after normalisation (None, whitespace, control
+        characters only, ...). Texts with a letter or digit are not tokenized to decide."""
+        if is_whitespace(text):
+            return True
+        if WORD_CHARACTER.search(text):
+            return False
+        step = self.body_length * CHARS_PER_TOKEN_CLIP
+        return not any(
+            self._encode(text[start : start + step]).ids for start in range(0, len(text), step)
+        )
+
     def has_tokens(self, sequence: list[int]) -> bool:
         """Whether a sequence from truncated() or windows() holds any text token."""
         return len(sequence) > len(self.prefix) + len(self.suffix)
@@ -70,29 +103,76 @@ class TextEncoder:
     def _wrap(self, body: list[int]) -> list[int]:
         return self.prefix + body + self.suffix
 
+    def _encode(self, text: str) -> Encoding:
+        return self.tokenizer.encode(text, add_special_tokens=False)
+
     def truncated(self, texts: Sequence[str]) -> list[list[int]]:
         """Token ids of each text, cut to max_length tokens including the special tokens."""
         limit = self.body_length * CHARS_PER_TOKEN_CLIP
-        clipped = [_clip(text, limit) for text in texts]
-        bodies = [e.ids for e in self.tokenizer.encode_batch(clipped, add_special_tokens=False)]
-        for i, (text, cut) in enumerate(zip(texts, clipped)):
-            if cut is not text and len(bodies[i]) < self.body_length:
-                bodies[i] = self.tokenizer.encode(text, add_special_tokens=False).ids
-        return [self._wrap(body[: self.body_length]) for body in bodies]
+        out: list[list[int]] = []
+        for start in range(0, len(texts), ENCODE_GROUP):
+            group = texts[start : start + ENCODE_GROUP]
+            clipped = [clip(text, limit) for text in group]
+            encodings = self.tokenizer.encode_batch(clipped, add_special_tokens=False)
+            for text, cut, encoding in zip(group, clipped, encodings):
+                if len(cut) < len(text) and not self._fixes_kept_tokens(encoding):
+                    encoding = self._encode_growing(text, limit * 4)
+                out.append(self._wrap(encoding.ids[: self.body_length]))
+        return out
+
+    def _fixes_kept_tokens(self, encoding: Encoding) -> bool:
+        """Whether a clipped text's encoding holds the whole text's first body_length tokens: it
+        has more than that, and the last one kept is not part of the word the clip may have cut."""
+        if len(encoding.ids) <= self.body_length:
+            return False
+        words = encoding.word_ids
+        kept = words[self.body_length - 1]
+        return kept is None or kept != words[-1]
+
+    def _encode_growing(self, text: str, limit: int) -> Encoding:
+        cap = self.body_length * MAX_CHARS_PER_TOKEN
+        while True:
+            cut = clip(text, min(limit, cap))
+            encoding = self._encode(cut)
+            if len(cut) == len(text) or limit >= cap or self._fixes_kept_tokens(encoding):
+                return encoding
+            limit *= 4
 
     def windows(self, texts: Sequence[str]) -> list[list[list[int]]]:
         """Each text as consecutive windows of at most max_length tokens (special tokens included)."""
         step = self.body_length
         out = []
-        for encoding in self.tokenizer.encode_batch(list(texts), add_special_tokens=False):
-            ids = encoding.ids
-            out.append([self._wrap(ids[i : i + step]) for i in range(0, max(len(ids), 1), step)])
+        for start in range(0, len(texts), ENCODE_GROUP):
+            group = texts[start : start + ENCODE_GROUP]
+            short = [text if len(text) <= BLOCK_CHARS else "" for text in group]
+            encodings = self.tokenizer.encode_batch(short, add_special_tokens=False)
+            for text, encoding in zip(group, encodings):
+                ids = encoding.ids if len(text) <= BLOCK_CHARS else self._ids_by_block(text)
+                out.append(
+                    [self._wrap(ids[i : i + step]) for i in range(0, max(len(ids), 1), step)]
+                )
         return out
 
+    def _ids_by_block(self, text: str) -> list[int]:
+        ids: list[int] = []
+        for block in blocks(text, BLOCK_CHARS):
+            ids += self._encode(block).ids
+        return ids
 
-def _clip(text: str, limit: int) -> str:
-    """`text` cut at the first whitespace after `limit` characters (the same object if shorter)."""
+
+def clip(text: str, limit: int) -> str:
+    """`text` cut at the first whitespace at or after `limit` characters, or at `limit` itself
+    when none comes within WHITESPACE_LOOKAHEAD characters (the text itself if it is shorter)."""
     if len(text) <= limit:
         return text
-    cut = text.find(" ", limit)
-    return text if cut < 0 else text[:cut]
+    found = WHITESPACE.search(text, limit, limit + WHITESPACE_LOOKAHEAD)
+    return text[: found.start() if found else limit]
+
+
+def blocks(text: str, size: int) -> Iterator[str]:
+    """Consecutive pieces of `text` of about `size` characters, cut at whitespace where it can."""
+    start = 0
+    while start < len(text):
+        piece = clip(text[start : start + size + WHITESPACE_LOOKAHEAD], size)
+        yield piece
+        start += len(piece)

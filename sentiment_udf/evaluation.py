@@ -8,7 +8,6 @@ from dataclasses import dataclass
 
 import duckdb
 
-from .encoding import join_title
 from .runtime import SentimentModel
 from .sql_names import Source, SourceError, check_columns, quote_identifier
 
@@ -124,5 +123,5 @@ def evaluate(
             f"--label-column {label_column!r} has labels the model does not know: "
             f"{', '.join(unknown)} (model labels: {', '.join(model.labels)})"
         )
-    predicted = model.predict([join_title(row[1], row[2]) for row in rows])
+    predicted = model.predict(model.inputs([row[1] for row in rows], [row[2] for row in rows]))
     return classification_report(truth, predicted, model.labels)

@@ -1,12 +1,15 @@
-"""One loaded model per (folder, options), shared by every connection and thread of the process."""
+"""The registry of loaded models: one SentimentModel per (folder, options), shared by every
+connection and thread of the process."""
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 from typing import Any
 
 from .model_files import resolve_folder
+from .options import check_model_options
 from .runtime import SentimentModel
 
 _models: dict[tuple, SentimentModel] = {}
@@ -17,8 +20,18 @@ def load_model(model: str | Path | SentimentModel | None = None, **options: Any)
     """The shared SentimentModel for `model` (None: the embedded default) with these options."""
     if isinstance(model, SentimentModel):
         return model
+    check_model_options(options, "load_model")
     key = (str(resolve_folder(model).resolve()), tuple(sorted(options.items())))
     with _lock:
         if key not in _models:
             _models[key] = SentimentModel(model, **options)
         return _models[key]
+
+
+def _after_fork_in_child() -> None:
+    global _lock
+    _lock = threading.Lock()  # a fork while another thread held it would leave it held forever
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)

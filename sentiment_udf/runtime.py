@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+import weakref
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -14,9 +15,10 @@ import numpy as np
 import onnxruntime as ort
 
 from .batching import pad, plan_batches
-from .encoding import TextEncoder, is_blank
+from .encoding import TextEncoder, is_whitespace, join_title
 from .errors import ModelError
 from .model_files import ModelFiles, locate, verify_manifest
+from .options import check_model_options
 
 LongText = Literal["truncate", "chunk"]
 KNOWN_INPUTS = {"input_ids", "attention_mask", "token_type_ids"}
@@ -44,8 +46,17 @@ class SentimentModel:
         max_batch_rows: int = DEFAULT_MAX_BATCH_ROWS,
     ) -> None:
         started = time.perf_counter()
-        if long_text not in ("truncate", "chunk"):
-            raise ValueError(f"long_text must be 'truncate' or 'chunk', not {long_text!r}")
+        check_model_options(
+            {
+                "max_length": max_length,
+                "long_text": long_text,
+                "threads": threads,
+                "onnx_file": onnx_file,
+                "token_budget": token_budget,
+                "max_batch_rows": max_batch_rows,
+            },
+            "SentimentModel",
+        )
         self.files: ModelFiles = locate(model, onnx_file)
         self.checksums_verified = verify_manifest(self.files.folder)
         positions = self.files.max_positions
@@ -66,6 +77,7 @@ class SentimentModel:
         self._output = _check_signature(self.session, self.files.onnx)
         self._workers: ThreadPoolExecutor | None = None
         self._workers_lock = threading.Lock()
+        _LIVE_MODELS.add(self)
         self._probe()
         self.load_seconds = time.perf_counter() - started
 
@@ -73,12 +85,24 @@ class SentimentModel:
     def name(self) -> str:
         return self.files.name
 
+    def inputs(
+        self, titles: Sequence[str | None] | None, texts: Sequence[str | None]
+    ) -> list[str | None]:
+        """The model inputs of (title, text) pairs (`"<title>. <text>"`), with one rule for blank
+        applied to both: no token after normalisation. A blank title scores the text alone; a
+        blank text gives None (NULL), whatever the title."""
+        if titles is None:
+            return list(texts)
+        blank = self.encoder.is_blank
+        return [join_title(title, text, blank) for title, text in zip(titles, texts)]
+
     def predict_proba(self, texts: Sequence[str | None]) -> np.ndarray:
         """Probabilities, shape (len(texts), len(labels)); a NaN row for None or blank text."""
+        texts = _checked_texts(texts)
         out = np.full((len(texts), len(self.labels)), np.nan)
         unique: dict[str, list[int]] = {}
         for row, text in enumerate(texts):
-            if not is_blank(text):
+            if not is_whitespace(text):
                 unique.setdefault(text, []).append(row)
         if not unique:
             return out
@@ -131,10 +155,16 @@ class SentimentModel:
         return probs
 
     def _pool(self) -> ThreadPoolExecutor:
-        with self._workers_lock:  # made on first use, so a forked process makes its own
+        with self._workers_lock:  # made on first use; a forked child starts without one
             if self._workers is None:
                 self._workers = ThreadPoolExecutor(self.threads, "sentiment-udf")
             return self._workers
+
+    def _forget_workers(self) -> None:
+        """In a forked child: the parent's worker threads do not exist here, nor does the state
+        of its lock; the next score makes new ones."""
+        self._workers = None
+        self._workers_lock = threading.Lock()
 
     def _score_chunked(self, windows: list[list[list[int]]]) -> np.ndarray:
         """Score every window of each text; combine by the mean weighted by window token counts."""
@@ -171,6 +201,30 @@ class SentimentModel:
                 f"{self.files.config}: id2label has {len(self.labels)} labels but "
                 f"{self.files.onnx.name} outputs {logits.shape[-1]} logits"
             )
+
+
+_LIVE_MODELS: weakref.WeakSet[SentimentModel] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for model in list(_LIVE_MODELS):
+        model._forget_workers()
+
+
+if hasattr(os, "register_at_fork"):  # POSIX: multiprocessing's fork start method, os.fork
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _checked_texts(texts: Sequence[str | None]) -> Sequence[str | None]:
+    """`texts` as given, after checking it is a sequence of str or None (not one string)."""
+    if isinstance(texts, (str, bytes)):
+        raise TypeError(
+            "predict_proba() and predict() take a list of texts, not one string: wrap it as [text]"
+        )
+    for index, text in enumerate(texts):
+        if text is not None and not isinstance(text, str):
+            raise TypeError(f"texts[{index}] is {type(text).__name__}, not str or None")
+    return texts
 
 
 # onnxruntime's fused SkipLayerNormalization kernel runs about 4x slower on CPU than the Add and

@@ -8,6 +8,7 @@ from typing import IO
 
 import duckdb
 
+from .catalog_guard import StoredCallError
 from .sql_session import run, write
 
 PROMPT, CONTINUATION = "sentiment> ", "       ...> "
@@ -45,7 +46,7 @@ def run_shell(
             continue
         if stripped or buffer:
             buffer.append(line)
-        if not stripped.endswith(";"):
+        if not statement_complete("\n".join(buffer)):
             continue
         failed |= not _execute(con, "\n".join(buffer), stdout, stderr)
         buffer = []
@@ -58,8 +59,8 @@ def run_shell(
 
 def _execute(con: duckdb.DuckDBPyConnection, sql: str, stdout: IO[str], stderr: IO[str]) -> bool:
     try:
-        table = run(con, sql)
-    except duckdb.Error as exc:
+        table = run(con, sql, warn=lambda message: stderr.write(message + "\n"))
+    except (duckdb.Error, StoredCallError) as exc:
         stderr.write(f"Error: {exc}\n")
         return False
     except KeyboardInterrupt:
@@ -99,3 +100,35 @@ def _save_history() -> None:
         readline.write_history_file(HISTORY)
     except (ImportError, OSError):
         pass
+
+
+def statement_complete(sql: str) -> bool:
+    """Whether `sql` ends with a `;` that is outside quotes ('...', "...", $$...$$) and comments."""
+    i, n, last_end = 0, len(sql), False
+    while i < n:
+        c = sql[i]
+        if c in "'\"":
+            close = sql.find(c, i + 1)
+            while close != -1 and sql[close + 1 : close + 2] == c:  # a doubled quote inside
+                close = sql.find(c, close + 2)
+            if close == -1:
+                return False
+            i, last_end = close + 1, False
+        elif sql.startswith("--", i):
+            newline = sql.find("\n", i)
+            i = n if newline == -1 else newline + 1
+        elif sql.startswith("/*", i):
+            close = sql.find("*/", i + 2)
+            if close == -1:
+                return False
+            i = close + 2
+        elif sql.startswith("$$", i):
+            close = sql.find("$$", i + 2)
+            if close == -1:
+                return False
+            i, last_end = close + 2, False
+        else:
+            if not c.isspace():
+                last_end = c == ";"
+            i += 1
+    return last_end

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,10 +25,13 @@ class SourceError(ValueError):
 
 @dataclass(frozen=True)
 class Source:
-    """Rows to read: a FROM clause (table, view or file reader) with its parameters."""
+    """Rows to read: a FROM clause (table, view or file reader) with its parameters, and what it
+    reads: the resolved files of a file source, or a glob's pattern (made absolute)."""
 
     sql: str
     params: tuple = ()
+    files: tuple[Path, ...] = ()
+    pattern: str | None = None
 
 
 def quote_identifier(name: str) -> str:
@@ -81,15 +86,61 @@ def _view_exists(con: duckdb.DuckDBPyConnection, schema: str | None, name: str) 
     return con.execute(query, params).fetchall()[0][0] > 0
 
 
-def file_source(path: str | Path) -> Source:
-    """A Parquet, CSV or JSON file."""
-    path = Path(path)
-    if not path.exists():
-        raise SourceError(f"{path}: file not found")
-    reader = FILE_READERS.get(path.suffix.lower())
+def file_source(path: str | Path, glob: bool = False) -> Source:
+    """A Parquet, CSV or JSON file, read as the file it names (characters such as `[` or `*` are
+    taken literally); with `glob=True`, every file the DuckDB glob pattern matches."""
+    reader = FILE_READERS.get(Path(path).suffix.lower())
     if reader is None:
         raise SourceError(f"{path}: unknown file type (use .parquet, .csv, .tsv, .json or .jsonl)")
-    return Source(f"{reader}(?)", (str(path),))
+    if glob:
+        pattern = os.path.abspath(os.path.expanduser(str(path)))
+        matched = duckdb.connect().execute("SELECT file FROM glob(?)", [pattern]).fetchall()
+        if not matched:
+            raise SourceError(f"{path}: no file matches this pattern")
+        files = tuple(Path(os.path.realpath(row[0])) for row in matched)
+        return Source(f"{reader}(?)", (pattern,), files, pattern)
+    file = Path(path).expanduser()
+    if not file.exists():
+        raise SourceError(f"{path}: file not found")
+    if not file.is_file():
+        raise SourceError(f"{path}: not a file (to read several files, pass --glob with a pattern)")
+    resolved = Path(os.path.realpath(file))
+    return Source(f"{reader}(?)", (escape_glob(str(resolved)),), (resolved,))
+
+
+def escape_glob(path: str) -> str:
+    """`path` with DuckDB's glob characters bracketed, so that it names exactly one file."""
+    return "".join(f"[{c}]" if c in "*?[" else c for c in path)
+
+
+def table_identity(con: duckdb.DuckDBPyConnection, name: str) -> tuple[str, str, str]:
+    """(database, schema, table) a user's table name refers to, lower-cased (DuckDB's names are
+    case-insensitive)."""
+    schema, table = split_table(con, name)
+    database, current = con.execute("SELECT current_database(), current_schema()").fetchall()[0]
+    return (database.lower(), (schema or current).lower(), table.lower())
+
+
+def tables_read(con: duckdb.DuckDBPyConnection, source: Source) -> set[str]:
+    """Lower-cased names of the base tables a query over `source` scans (through views too)."""
+    plan = con.execute(
+        f"EXPLAIN (FORMAT json) SELECT * FROM {source.sql}", list(source.params)
+    ).fetchall()[0][1]
+    names: set[str] = set()
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            table = (node.get("extra_info") or {}).get("Table") if "extra_info" in node else None
+            if isinstance(table, str):
+                names.add(table.lower())
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(json.loads(plan))
+    return names
 
 
 def check_columns(

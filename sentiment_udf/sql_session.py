@@ -3,11 +3,16 @@ the library under the `query` and `shell` commands."""
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import csv
 import io
 import json
+import math
+import os
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
@@ -15,6 +20,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from .catalog_guard import check_new_calls, function_names, guarded, stored_calls
 from .duckdb_functions import register
 from .sql_names import SourceError
 
@@ -38,12 +44,41 @@ def open_connection(
     return con
 
 
-def run(con: duckdb.DuckDBPyConnection, sql: str) -> pa.Table | None:
+def run(
+    con: duckdb.DuckDBPyConnection, sql: str, warn: Callable[[str], None] | None = None
+) -> pa.Table | None:
     """Run one or more statements; the last one's result as Arrow (None when it returns none).
 
-    The statements run on a helper thread so that Ctrl-C reaches this one at once: it
-    interrupts the query (DuckDB stops at its next vector) and raises KeyboardInterrupt.
+    DDL runs in a transaction that is rolled back if it would store a call to the sentiment
+    functions in the database file (a view that does only gets a warning; catalog_guard).
     """
+    names = function_names()
+    checked = guarded(sql)
+    if checked:
+        before = stored_calls(con, names)
+        con.execute("BEGIN TRANSACTION")
+    try:
+        table = _run_interruptibly(con, sql)
+        if checked:
+            messages = check_new_calls(before, stored_calls(con, names))
+            con.execute("COMMIT")
+            for message in messages:
+                (warn or _to_stderr)(message)
+    except BaseException:
+        if checked:
+            with contextlib.suppress(duckdb.Error):
+                con.execute("ROLLBACK")
+        raise
+    return table
+
+
+def _to_stderr(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def _run_interruptibly(con: duckdb.DuckDBPyConnection, sql: str) -> pa.Table | None:
+    """The statements run on a helper thread so that Ctrl-C reaches this one at once: it
+    interrupts the query (DuckDB stops at its next vector) and raises KeyboardInterrupt."""
     outcome: dict[str, Any] = {}
 
     def execute() -> None:
@@ -70,19 +105,31 @@ def run(con: duckdb.DuckDBPyConnection, sql: str) -> pa.Table | None:
 def write(
     table: pa.Table, fmt: str = "table", output: str | None = None, stream: IO[str] | None = None
 ) -> None:
-    """Write `table` as an aligned text table, CSV, JSON lines or Parquet, to `output` or `stream`."""
+    """Write `table` as an aligned text table, CSV, JSON lines or Parquet, to `output` or `stream`.
+
+    A file appears whole or not at all (written beside it, then renamed into place).
+    """
     if fmt not in FORMATS:
         raise ValueError(f"format must be one of {FORMATS}")
-    if fmt == "parquet":
-        if output is None:
-            raise SourceError("--format parquet needs --output FILE")
-        pq.write_table(table, output)
-        return
-    text = {"table": render_table, "csv": _csv, "json": _json_lines}[fmt](table)
+    if fmt == "parquet" and output is None:
+        raise SourceError("--format parquet needs --output FILE")
     if output is None:
-        (stream or sys.stdout).write(text)
-    else:
-        Path(output).write_text(text, encoding="utf-8")
+        (stream or sys.stdout).write(_render(table, fmt))
+        return
+    target = Path(output)
+    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        if fmt == "parquet":
+            pq.write_table(table, temporary)
+        else:
+            temporary.write_text(_render(table, fmt), encoding="utf-8")
+        os.replace(temporary, target)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def _render(table: pa.Table, fmt: str) -> str:
+    return {"table": render_table, "csv": _csv, "json": _json_lines}[fmt](table)
 
 
 def render_table(table: pa.Table) -> str:
@@ -100,13 +147,18 @@ def render_table(table: pa.Table) -> str:
 
 
 def _plain(value: Any) -> Any:
-    """Arrow's Python values made JSON-shaped: a MAP (a list of key-value tuples) becomes a dict."""
+    """Arrow's Python values made JSON-shaped: a MAP (a list of key-value tuples) becomes a dict,
+    NaN and infinities become null (JSON has no such numbers), a BLOB its base64 text."""
     if isinstance(value, list):
         if value and all(isinstance(item, tuple) and len(item) == 2 for item in value):
             return {str(k): _plain(v) for k, v in value}
         return [_plain(item) for item in value]
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return base64.b64encode(bytes(value)).decode("ascii")
     return value
 
 
@@ -127,11 +179,18 @@ def _csv(table: pa.Table) -> str:
     writer.writerow(table.column_names)
     for row in table.to_pylist():
         writer.writerow(
-            json.dumps(_plain(v), default=str) if isinstance(v, (dict, list)) else v
+            json.dumps(_plain(v), default=str, allow_nan=False)
+            if isinstance(v, (dict, list))
+            else _plain(v)
+            if isinstance(v, (bytes, bytearray, memoryview))
+            else v
             for v in row.values()
         )
     return buffer.getvalue()
 
 
 def _json_lines(table: pa.Table) -> str:
-    return "".join(json.dumps(_plain(row), default=str) + "\n" for row in table.to_pylist())
+    """One JSON object per row (strict JSON: no NaN or Infinity)."""
+    return "".join(
+        json.dumps(_plain(row), default=str, allow_nan=False) + "\n" for row in table.to_pylist()
+    )

@@ -21,10 +21,13 @@ CREATE OR REPLACE TEMP MACRO sentiment_label(text, threshold := 0.5, neutral_ban
 
 -- One row per label over a table: reviews, share of the scored rows, mean P(positive).
 -- Blank or NULL texts form a NULL-label row of their own, counted but outside the shares.
+-- A column that is not there fails with DuckDB's binder error, which names it and the columns.
 --   SELECT * FROM sentiment_summary('reviews', 'review');
 CREATE OR REPLACE TEMP MACRO sentiment_summary(table_name, text_column) AS TABLE
     WITH scored AS (
-        SELECT sentiment(COLUMNS(lambda c: c = text_column)) AS s FROM query_table(table_name)
+        SELECT sentiment(t) AS s FROM query(
+            'SELECT "' || replace(text_column, '"', '""') || '" AS t FROM query_table('''
+            || replace(table_name, '''', '''''') || ''')')
     )
     SELECT
         s.label AS label,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import duckdb
 import numpy as np
 import pytest
@@ -101,14 +103,30 @@ def test_two_models_side_by_side(con, tmp_path):
     assert named.functions["sentiment"] == "sentiment"
 
 
-def test_registering_twice_replaces_the_functions(con, tiny_model):
-    sentiment_udf.register(con, tiny_model)
-    assert con.execute("SELECT count(classify_sentiment('x'))").fetchone() == (1,)
+def test_registering_another_model_under_the_same_names_replaces_the_functions(
+    con, tiny_model, tmp_path
+):
+    texts = ["good value", "broke at once", "fine"]
+    query = "SELECT sentiment_score(t) FROM unnest(?) u(t)"
+    before = [r[0] for r in con.execute(query, [texts]).fetchall()]
+    other = build_tiny_model(tmp_path / "other", seed=11)
+    sentiment_udf.register(con, other)
+    after = [r[0] for r in con.execute(query, [texts]).fetchall()]
+    expected = load_model(other).predict_proba(texts)[:, 1]
+    assert after == pytest.approx(list(expected), abs=1e-12)
+    assert after != pytest.approx(before, abs=1e-6)  # model B's scores, not model A's
 
 
 def test_non_text_arguments_are_a_clear_error(con):
-    with pytest.raises(duckdb.Error, match=r"argument 1 is int32, not text; cast it"):
+    with pytest.raises(duckdb.Error, match=r"argument 1 is INTEGER, not text; cast it"):
         con.execute("SELECT classify_sentiment(42)").fetchall()
+    for sql_value, name in [
+        ("1.25::DECIMAL(3,2)", "DECIMAL(3,2)"),
+        ("['a']::VARCHAR[]", "VARCHAR[]"),
+        ("'\\x41'::BLOB", "BLOB"),
+    ]:
+        with pytest.raises(duckdb.Error, match=rf"argument 2 is {re.escape(name)}, not text"):
+            con.execute(f"SELECT sentiment_score('t', {sql_value})").fetchall()
     with pytest.raises(duckdb.Error, match=r"takes \(text\) or \(title, text\), not 3"):
         con.execute("SELECT sentiment('a', 'b', 'c')").fetchall()
     assert con.execute("SELECT classify_sentiment(42::VARCHAR)").fetchone()[0] is not None

@@ -1,0 +1,73 @@
+"""Catch SQL that would store a call to our functions in a database file.
+
+The functions live in the Python process. A view, column DEFAULT, generated column, CHECK
+constraint or index expression that calls one is stored in the file, and any process that has
+not registered the functions then fails on it (for a DEFAULT, generated column, CHECK or index:
+on every read of that table). Views get a warning; the others are refused (rolled back).
+"""
+
+from __future__ import annotations
+
+import re
+
+import duckdb
+
+from .duckdb_functions import FUNCTION_ROLES, MACROS_FILE
+
+MACRO_NAMES = tuple(
+    re.findall(r"CREATE OR REPLACE TEMP MACRO (\w+)", MACROS_FILE.read_text(encoding="utf-8"))
+)
+DDL = re.compile(r"\b(create|alter)\b", re.IGNORECASE)
+TRANSACTION_CONTROL = re.compile(
+    r"\b(begin|commit|rollback|abort|transaction|checkpoint|attach|detach|use)\b", re.IGNORECASE
+)
+
+
+class StoredCallError(ValueError):
+    """A statement would store a call to the sentiment functions in the database file."""
+
+
+def stored_calls(con: duckdb.DuckDBPyConnection, names: tuple[str, ...]) -> set[tuple[str, str]]:
+    """(kind, description) of each persistent object whose SQL calls one of `names`."""
+    pattern = r"(?i)\b(" + "|".join(re.escape(n) for n in names) + r")\s*\("
+    found: set[tuple[str, str]] = set()
+    queries = {
+        "view": "SELECT view_name, sql FROM duckdb_views() WHERE NOT temporary AND NOT internal",
+        "column": "SELECT table_name || '.' || column_name, column_default FROM duckdb_columns() "
+        "WHERE column_default IS NOT NULL AND NOT internal",
+        "check": "SELECT table_name, expression FROM duckdb_constraints() "
+        "WHERE expression IS NOT NULL",
+        "index": "SELECT index_name || ' on ' || table_name, sql FROM duckdb_indexes() "
+        "WHERE NOT temporary",
+    }
+    for kind, query in queries.items():
+        for name, sql in con.execute(query).fetchall():
+            if sql and re.search(pattern, sql):
+                found.add((kind, name))
+    return found
+
+
+def guarded(sql: str) -> bool:
+    """Whether to run `sql` inside a checked transaction (DDL without its own transactions)."""
+    return bool(DDL.search(sql)) and not TRANSACTION_CONTROL.search(sql)
+
+
+def check_new_calls(before: set[tuple[str, str]], after: set[tuple[str, str]]) -> list[str]:
+    """Warnings for new views; StoredCallError for anything else that now stores a call."""
+    new = sorted(after - before)
+    refused = [f"{kind} {name}" for kind, name in new if kind != "view"]
+    if refused:
+        raise StoredCallError(
+            f"refused: {', '.join(refused)} would store a call to a sentiment function in the "
+            "database file, and the table would fail to read wherever the functions are not "
+            "registered; store the scores instead (CREATE TABLE ... AS SELECT ...)"
+        )
+    return [
+        f"warning: view {name} calls a sentiment function; it works only where sentiment-udf "
+        "has registered them (store scores in a table to use them elsewhere)"
+        for kind, name in new
+    ]
+
+
+def function_names() -> tuple[str, ...]:
+    return FUNCTION_ROLES + MACRO_NAMES
