@@ -74,24 +74,19 @@ def score(
     if id_column in OUTPUT_COLUMNS:
         raise SourceError(f"id column {id_column!r} clashes with an output column {OUTPUT_COLUMNS}")
     started = time.perf_counter()
+    sink: _Sink = (
+        _TableSink(con, target_table, id_column)
+        if target_table
+        else _ParquetSink(con, Path(output), id_column)
+    )
+    sink.check_source(source)  # first: a target that is the source is refused before all else
     columns = {
         "--id-column": id_column,
         "--text-column": text_column,
         "--title-column": title_column,
     }
-    types = check_columns(
-        con,
-        source,
-        columns,
-        text_columns=("--text-column", "--title-column"),
-    )
+    types = check_columns(con, source, columns, text_columns=("--text-column", "--title-column"))
     _check_ids(con, source, id_column)
-    sink: _Sink = (
-        _TableSink(con, target_table, id_column, types[id_column])
-        if target_table
-        else _ParquetSink(con, Path(output), id_column)
-    )
-    sink.check_source(source)
     try:
         done_before = sink.open(replace=replace, resume=resume, id_type=types[id_column])
         query, params = _pending_rows(source, sink, id_column, text_column, title_column)
@@ -173,15 +168,11 @@ class _Sink:
 class _TableSink(_Sink):
     """Rows go into a new table, one transaction per batch."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, name: str, id_column: str, id_type: str):
-        self.con, self.name = con, name
+    def __init__(self, con: duckdb.DuckDBPyConnection, name: str, id_column: str):
+        self.con, self.name, self.id_column = con, name, id_column
         self.writer = con.cursor()
         self.schema, self.table = split_table(con, name)
         self.sql = qualified(self.schema, self.table)
-        self.create = (
-            f"CREATE TABLE {self.sql} ({quote_identifier(id_column)} {id_type} "
-            "PRIMARY KEY, label VARCHAR, score DOUBLE)"
-        )
 
     def check_source(self, source: Source) -> None:
         if not table_exists(self.con, self.schema, self.table):
@@ -207,7 +198,10 @@ class _TableSink(_Sink):
         self.writer.begin()
         if exists:
             self.writer.execute(f"DROP TABLE {self.sql}")
-        self.writer.execute(self.create)
+        self.writer.execute(
+            f"CREATE TABLE {self.sql} ({quote_identifier(self.id_column)} {id_type} "
+            "PRIMARY KEY, label VARCHAR, score DOUBLE)"
+        )
         self.writer.commit()
         return 0
 

@@ -42,10 +42,11 @@ def quote_identifier(name: str) -> str:
 
 
 def table_exists(con: duckdb.DuckDBPyConnection, schema: str | None, name: str) -> bool:
-    query = "SELECT count(*) FROM duckdb_tables() WHERE table_name = ?"
+    """Whether the table exists (names compared case-insensitively, as DuckDB does)."""
+    query = "SELECT count(*) FROM duckdb_tables() WHERE lower(table_name) = lower(?)"
     params = [name]
     if schema is not None:
-        query += " AND schema_name = ?"
+        query += " AND lower(schema_name) = lower(?)"
         params.append(schema)
     else:
         query += " AND schema_name = current_schema() AND database_name = current_database()"
@@ -79,10 +80,10 @@ def table_source(con: duckdb.DuckDBPyConnection, name: str) -> Source:
 
 
 def _view_exists(con: duckdb.DuckDBPyConnection, schema: str | None, name: str) -> bool:
-    query = "SELECT count(*) FROM duckdb_views() WHERE view_name = ?"
+    query = "SELECT count(*) FROM duckdb_views() WHERE lower(view_name) = lower(?)"
     params = [name] + ([schema] if schema else [])
     if schema:
-        query += " AND schema_name = ?"
+        query += " AND lower(schema_name) = lower(?)"
     return con.execute(query, params).fetchall()[0][0] > 0
 
 

@@ -1,0 +1,280 @@
+"""Reliability round 2 for what the CLI writes: one writer per Parquet output, a source is never a
+target, a named path is one file, a finished output survives a failed resume, and arguments are
+checked before any work (issue 14, points 2, 3, 4, 5, 9). Real files, processes and signals."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from tests.cli_helpers import assert_one_line_error, cli, script
+
+
+def _write(path: Path, rows: int, start: int = 0, id_type: pa.DataType | None = None) -> Path:
+    pq.write_table(
+        pa.table(
+            {
+                "id": pa.array(range(start, start + rows), type=id_type or pa.int64()),
+                "review": [f"review {i} {'good' if i % 2 else 'bad'}" for i in range(rows)],
+            }
+        ),
+        path,
+    )
+    return path
+
+
+def _score(model: Path, *args: str) -> list[str]:
+    return [
+        "score",
+        "--text-column",
+        "review",
+        "--id-column",
+        "id",
+        "--model",
+        str(model),
+        *args,
+    ]
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+# --- 2. one writer per Parquet output ----------------------------------------------------------
+
+
+def test_a_second_score_into_the_same_parquet_output_is_refused_while_the_first_runs(
+    tiny_model, tmp_path
+):
+    source = _write(tmp_path / "in.parquet", 60_000)
+    out = tmp_path / "out.parquet"
+    args = _score(tiny_model, "--input", str(source), "--output", str(out), "--batch-rows", "2000")
+    first = subprocess.Popen([script(), *args], stderr=subprocess.PIPE, text=True)
+    parts = tmp_path / "out.parquet.parts"
+    deadline = time.time() + 120
+    while not list(parts.glob("part-*.parquet")) and time.time() < deadline:
+        time.sleep(0.05)
+    assert first.poll() is None, "the first run finished before the second started"
+    second = cli(*args, "--replace")
+    _, first_err = first.communicate(timeout=300)
+    assert_one_line_error(second, "being written by another process", "out.parquet")
+    assert first.returncode == 0, first_err
+    ids = pq.read_table(out, columns=["id"]).column("id").to_pylist()
+    assert sorted(ids) == list(range(60_000))
+    assert not (tmp_path / "out.parquet.lock").exists()
+
+
+def test_a_lock_left_by_a_killed_run_does_not_block_the_next(tiny_model, tmp_path):
+    source = _write(tmp_path / "in.parquet", 60_000)
+    out = tmp_path / "out.parquet"
+    args = _score(tiny_model, "--input", str(source), "--output", str(out), "--batch-rows", "2000")
+    first = subprocess.Popen([script(), *args], stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    while not (tmp_path / "out.parquet.lock").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    first.kill()
+    first.communicate(timeout=60)
+    assert (tmp_path / "out.parquet.lock").exists()  # left behind by the kill
+    resumed = cli(*args, "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert sorted(pq.read_table(out).column("id").to_pylist()) == list(range(60_000))
+
+
+# --- 3. a source is never a target -------------------------------------------------------------
+
+
+def test_the_source_table_as_target_is_refused_and_untouched(tiny_model, tmp_path):
+    db = tmp_path / "db.duckdb"
+    con = duckdb.connect(str(db))
+    con.execute("CREATE TABLE r AS SELECT i AS id, 'good ' || i AS review FROM range(100) t(i)")
+    con.execute("CREATE VIEW v AS SELECT * FROM r WHERE id < 50")
+    con.close()
+    for source, target in (("r", "r"), ("r", "R"), ("v", "r"), ("main.r", "r")):
+        result = cli(
+            *_score(tiny_model, "--db", str(db), "--table", source, "--target-table", target),
+            "--replace",
+        )
+        assert_one_line_error(result, "is the source")
+    con = duckdb.connect(str(db), read_only=True)
+    assert con.execute("SELECT count(*), sum(id) FROM r").fetchall() == [(100, 4950)]
+    con.close()
+
+
+def test_the_input_file_as_output_is_refused_by_path_link_or_glob(tiny_model, tmp_path):
+    source = _write(tmp_path / "in.parquet", 100)
+    digest = _digest(source)
+    link = tmp_path / "link.parquet"
+    link.symlink_to(source)
+    cases = [
+        ("--input", str(source), "--output", str(source), "--replace"),
+        ("--input", str(source), "--output", str(source), "--resume"),
+        ("--input", str(link), "--output", str(source), "--replace"),
+        ("--input", str(source), "--output", str(link), "--replace"),
+        ("--input", str(tmp_path / "*.parquet"), "--glob", "--output", str(tmp_path / "o.parquet")),
+        ("--input", str(tmp_path / "**/*.parquet"), "--glob", "--output", str(tmp_path / "o.parquet")),
+    ]  # fmt: skip
+    for case in cases:
+        assert_one_line_error(cli(*_score(tiny_model, *case)), "the source")
+    assert _digest(source) == digest
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.parquet", "link.parquet"]
+
+
+# --- 4. a path the user names is one file ------------------------------------------------------
+
+
+def test_input_paths_are_files_not_glob_patterns(tiny_model, tmp_path):
+    _write(tmp_path / "r1.parquet", 10)
+    _write(tmp_path / "r[1].parquet", 3, start=100)
+    _write(tmp_path / "a*b.parquet", 4, start=200)
+    for name, expected in (("r[1].parquet", range(100, 103)), ("a*b.parquet", range(200, 204))):
+        out = tmp_path / f"out-{expected.start}.parquet"
+        result = cli(*_score(tiny_model, "--input", str(tmp_path / name), "--output", str(out)))
+        assert result.returncode == 0, result.stderr
+        assert sorted(pq.read_table(out).column("id").to_pylist()) == list(expected)
+    labelled = tmp_path / "l[1].csv"
+    labelled.write_text("label,text\npositive,good\n")
+    (tmp_path / "l1.csv").write_text("label,text\nneutral,x\n")
+    evaluated = cli(
+        "eval", "--input", str(labelled), "--text-column", "text", "--label-column", "label",
+        "--model", str(tiny_model), "--format", "json",
+    )  # fmt: skip
+    assert evaluated.returncode == 0, evaluated.stderr  # l1.csv (label 'neutral') was not read
+
+
+def test_glob_reads_every_matching_file_only_when_asked(tiny_model, tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    _write(folder / "a.parquet", 5)
+    _write(folder / "b.parquet", 5, start=5)
+    out = tmp_path / "out.parquet"
+    pattern = str(folder / "*.parquet")
+    literal = cli(*_score(tiny_model, "--input", pattern, "--output", str(out)))
+    assert_one_line_error(literal, "file not found")
+    globbed = cli(*_score(tiny_model, "--input", pattern, "--glob", "--output", str(out)))
+    assert globbed.returncode == 0, globbed.stderr
+    assert sorted(pq.read_table(out).column("id").to_pylist()) == list(range(10))
+    assert_one_line_error(
+        cli(
+            *_score(tiny_model, "--input", str(folder / "*.csv"), "--glob", "--output", "x.parquet")
+        ),
+        "no file matches",
+    )
+    assert_one_line_error(
+        cli(*_score(tiny_model, "--input", str(folder), "--output", str(out), "--replace")),
+        "is a directory",
+    )
+
+
+# --- 5. a finished output survives a failed resume ---------------------------------------------
+
+
+def test_a_failed_resume_leaves_the_finished_output_in_place(tiny_model, tmp_path):
+    out = tmp_path / "out.parquet"
+    first = cli(
+        *_score(
+            tiny_model, "--input", str(_write(tmp_path / "a.parquet", 50)), "--output", str(out)
+        )
+    )
+    assert first.returncode == 0, first.stderr
+    digest = _digest(out)
+    other = tmp_path / "b.parquet"
+    pq.write_table(
+        pa.table({"id": [f"x{i}" for i in range(80)], "review": ["good"] * 80}), other
+    )  # ids of another type
+    failed = cli(*_score(tiny_model, "--input", str(other), "--output", str(out), "--resume"))
+    assert_one_line_error(failed, "--resume", "VARCHAR")
+    assert _digest(out) == digest
+    # a later run without flags refuses, instead of removing anything
+    plain = cli(*_score(tiny_model, "--input", str(other), "--output", str(out)))
+    assert_one_line_error(plain, "exists")
+    assert _digest(out) == digest
+
+
+def test_resume_adds_the_missing_rows_to_a_finished_output(tiny_model, tmp_path):
+    out = tmp_path / "out.parquet"
+    assert cli(*_score(tiny_model, "--input", str(_write(tmp_path / "a.parquet", 50)), "--output", str(out))).returncode == 0  # fmt: skip
+    grown = _write(tmp_path / "b.parquet", 80)
+    resumed = cli(*_score(tiny_model, "--input", str(grown), "--output", str(out), "--resume"))
+    assert resumed.returncode == 0, resumed.stderr
+    assert "scored 30 rows" in resumed.stderr and "50 were already there" in resumed.stderr
+    assert sorted(pq.read_table(out).column("id").to_pylist()) == list(range(80))
+    assert not (tmp_path / "out.parquet.parts").exists()
+
+
+def test_an_interrupted_run_is_never_silently_discarded(tiny_model, tmp_path):
+    source = _write(tmp_path / "in.parquet", 60_000)
+    out = tmp_path / "out.parquet"
+    args = _score(tiny_model, "--input", str(source), "--output", str(out), "--batch-rows", "2000")
+    first = subprocess.Popen([script(), *args], stderr=subprocess.PIPE)
+    parts = tmp_path / "out.parquet.parts"
+    deadline = time.time() + 120
+    while not list(parts.glob("part-*.parquet")) and time.time() < deadline:
+        time.sleep(0.05)
+    first.kill()
+    first.communicate(timeout=60)
+    kept = sorted(parts.glob("part-*.parquet"))
+    assert kept
+    plain = cli(*args)
+    assert_one_line_error(plain, "interrupted run", "--resume")
+    assert sorted(parts.glob("part-*.parquet")) == kept
+
+
+def test_an_interrupted_replace_keeps_the_old_output_until_the_new_one_is_whole(
+    tiny_model, tmp_path
+):
+    out = tmp_path / "out.parquet"
+    small = _write(tmp_path / "small.parquet", 10)
+    assert cli(*_score(tiny_model, "--input", str(small), "--output", str(out))).returncode == 0
+    digest = _digest(out)
+    big = _write(tmp_path / "big.parquet", 60_000, start=1000)
+    args = _score(tiny_model, "--input", str(big), "--output", str(out), "--batch-rows", "2000")
+    replacing = subprocess.Popen([script(), *args, "--replace"], stderr=subprocess.PIPE)
+    parts = tmp_path / "out.parquet.parts"
+    deadline = time.time() + 120
+    while not list(parts.glob("part-*.parquet")) and time.time() < deadline:
+        time.sleep(0.05)
+    replacing.kill()
+    replacing.communicate(timeout=60)
+    assert _digest(out) == digest  # the old output is intact
+    resumed = cli(*args, "--resume")  # finishes the replacement; old rows are not reused
+    assert resumed.returncode == 0, resumed.stderr
+    assert sorted(pq.read_table(out).column("id").to_pylist()) == list(range(1000, 61_000))
+
+
+# --- 9. arguments checked before any work ------------------------------------------------------
+
+
+def test_bad_outputs_fail_before_the_query_runs(tiny_model, tmp_path):
+    slow = "SELECT count(classify_sentiment('review ' || i)) FROM range(2000000) r(i)"
+    cases = [
+        (["--format", "parquet"], "--format parquet needs --output"),
+        (["--output", str(tmp_path / "nodir" / "x.csv")], "does not exist"),
+        (["--output", str(tmp_path)], "is a directory"),
+    ]
+    for flags, message in cases:
+        started = time.monotonic()
+        result = cli("query", slow, "--model", str(tiny_model), *flags, timeout=120)
+        assert message in result.stderr and result.returncode != 0, result.stderr
+        assert time.monotonic() - started < 60  # hang guard: scoring 2M rows takes minutes
+    source = _write(tmp_path / "in.parquet", 10)
+    nodir = cli(*_score(tiny_model, "--input", str(source), "--output", str(tmp_path / "no" / "o.parquet")))  # fmt: skip
+    assert_one_line_error(nodir, "does not exist")
+    assert not (tmp_path / "no").exists()
+    nodb = cli(*_score(tiny_model, "--input", str(source), "--db", str(tmp_path / "no" / "d.duckdb"), "--target-table", "t"))  # fmt: skip
+    assert_one_line_error(nodb, "does not exist")
+
+
+def test_query_output_files_appear_whole(tiny_model, tmp_path):
+    out = tmp_path / "o.csv"
+    out.write_text("old contents\n")
+    failed = cli("query", "SELECT * FROM nowhere", "--model", str(tiny_model), "-o", str(out))
+    assert failed.returncode != 0
+    assert out.read_text() == "old contents\n"
+    assert os.listdir(tmp_path) == ["o.csv"]
