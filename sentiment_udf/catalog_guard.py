@@ -31,14 +31,15 @@ def stored_calls(con: duckdb.DuckDBPyConnection, names: tuple[str, ...]) -> set[
     """(kind, description) of each persistent object whose SQL calls one of `names`."""
     pattern = r"(?i)\b(" + "|".join(re.escape(n) for n in names) + r")\s*\("
     found: set[tuple[str, str]] = set()
+    stored = "database_name <> 'temp'"
     queries = {
-        "view": "SELECT view_name, sql FROM duckdb_views() WHERE NOT temporary AND NOT internal",
-        "column": "SELECT table_name || '.' || column_name, column_default FROM duckdb_columns() "
-        "WHERE column_default IS NOT NULL AND NOT internal",
-        "check": "SELECT table_name, expression FROM duckdb_constraints() "
-        "WHERE expression IS NOT NULL",
+        "view": f"SELECT view_name, sql FROM duckdb_views() WHERE {stored} AND NOT internal",
+        "column": "SELECT table_name || '.' || column_name, "
+        "coalesce(column_default, '') || ' ' || coalesce(generation_expression, '') "
+        f"FROM duckdb_columns() WHERE {stored} AND NOT internal",
+        "check": f"SELECT table_name, expression FROM duckdb_constraints() WHERE {stored}",
         "index": "SELECT index_name || ' on ' || table_name, sql FROM duckdb_indexes() "
-        "WHERE NOT temporary",
+        f"WHERE {stored}",
     }
     for kind, query in queries.items():
         for name, sql in con.execute(query).fetchall():

@@ -29,7 +29,7 @@ def user_errors(command: Callable) -> Callable:
         try:
             return command(*args, **kwargs)
         except USER_ERRORS as exc:
-            raise click.ClickException(str(exc).strip().splitlines()[0]) from None
+            raise click.ClickException(_one_line(str(exc))) from None
         except KeyboardInterrupt:
             click.echo("Interrupted.", err=True)
             sys.stdout.flush()
@@ -39,6 +39,13 @@ def user_errors(command: Callable) -> Callable:
             os._exit(130)
 
     return wrapper
+
+
+def _one_line(message: str) -> str:
+    """The first line of an error, with DuckDB's hint line (candidates, did you mean) kept."""
+    lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
+    hints = [line for line in lines[1:] if line.startswith(("Candidate bindings", "Did you mean"))]
+    return lines[0] + (f" ({hints[0]})" if hints else "") if lines else "error"
 
 
 def model_options(command: Callable) -> Callable:

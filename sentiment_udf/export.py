@@ -32,8 +32,13 @@ def export_checkpoint(checkpoint: Path, out: Path, int8: bool = False) -> Path:
                 f"{checkpoint / name}: file not found (a checkpoint folder needs "
                 "config.json, tokenizer.json and the weights)"
             )
+    if not any(checkpoint.glob("*.safetensors")):
+        raise ModelError(
+            f"{checkpoint}: no .safetensors weights; pickled weights (.bin, .pt) are refused, "
+            "since unpickling can run code (convert them to safetensors where you trust them)"
+        )
     model = AutoModelForSequenceClassification.from_pretrained(
-        checkpoint, attn_implementation="eager"
+        checkpoint, attn_implementation="eager", use_safetensors=True
     )
     model.eval()
     ids = torch.ones((2, 16), dtype=torch.long)

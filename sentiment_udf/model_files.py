@@ -56,11 +56,18 @@ def locate(model: str | Path | None = None, onnx_file: str | None = None) -> Mod
     root = resolve_folder(model)
     if not root.is_dir():
         raise ModelError(f"model folder not found: {root}")
-    has_onnx_subfolder = (root / "onnx" / "config.json").is_file()
-    folder = root / "onnx" if has_onnx_subfolder and not list(root.glob("*.onnx")) else root
+    # config.json and tokenizer.json at the root (the Hub's ONNX repositories, with the model
+    # under onnx/) or all three under onnx/ (our release layout); the .onnx file at the root
+    # first, then under onnx/.
+    subfolder = root / "onnx"
+    folder = subfolder if not (root / "config.json").is_file() and subfolder.is_dir() else root
     config = _require(folder, "config.json")
     tokenizer = _require(folder, "tokenizer.json")
-    onnx = _pick_onnx(folder, onnx_file)
+    has_root_onnx = onnx_file is None and any(root.glob("*.onnx"))
+    onnx_folder = root if has_root_onnx or not subfolder.is_dir() else subfolder
+    if onnx_file is not None and (root / onnx_file).is_file():
+        onnx_folder = root
+    onnx = _pick_onnx(onnx_folder, onnx_file)
     settings = _read_json(config)
     return ModelFiles(
         name=root.name,

@@ -116,8 +116,9 @@ def pull(repo_id: str, folder: Path | None = None, revision: str | None = None) 
     try:
         SentimentModel(target)
     except ModelError as exc:
+        shutil.rmtree(target, ignore_errors=True)
         raise ModelError(
-            f"downloaded {repo_id!r} to {target}, but it does not load: {exc}"
+            f"downloaded {repo_id!r}, but it does not load (removed it): {exc}"
         ) from None
     return target
 

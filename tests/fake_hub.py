@@ -13,13 +13,19 @@ from urllib.parse import unquote, urlparse
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
 
-def _handler(repos: dict[str, Path]):
+def _sha(revision: str) -> str:
+    """The commit id the server gives a revision."""
+    return COMMIT if revision == "main" else hashlib.sha1(revision.encode()).hexdigest()
+
+
+def _handler(served: dict[str, Path]):
+    """`served` maps a repo id, or `repo_id@revision` for another revision, to its folder."""
+
     class Hub(BaseHTTPRequestHandler):
         def log_message(self, *args):  # keep test output clean
             pass
 
-        def _files(self, repo: str) -> list[str]:
-            root = repos[repo]
+        def _files(self, root: Path) -> list[str]:
             return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
 
         def _send(self, code: int, body: bytes, headers: dict[str, str], head: bool) -> None:
@@ -33,6 +39,21 @@ def _handler(repos: dict[str, Path]):
 
         def _route(self, head: bool) -> None:
             path = unquote(urlparse(self.path).path)
+            revision = "main"
+            parts = path.strip("/").split("/")
+            for marker in ("/revision/", "/tree/"):
+                if path.startswith("/api/models/") and marker in path:
+                    revision = path.split(marker, 1)[1].split("/")[0]
+            if len(parts) >= 5 and parts[2] == "resolve":
+                revision = parts[3]
+            known = ["main"] + [key.split("@")[1] for key in served if "@" in key]
+            revision = next((r for r in known if revision in (r, _sha(r))), revision)
+            repos = {
+                key.split("@")[0]: folder
+                for key, folder in served.items()
+                if key.split("@")[1:] in ([], [revision])
+                and ("@" in key or f"{key}@{revision}" not in served)
+            }
             if path.startswith("/api/models/"):
                 repo = "/".join(path[len("/api/models/") :].split("/")[:2])
                 if repo not in repos:
@@ -51,15 +72,16 @@ def _handler(repos: dict[str, Path]):
                             "size": (root / f).stat().st_size,
                             "oid": hashlib.sha1((root / f).read_bytes()).hexdigest(),
                         }
-                        for f in self._files(repo)
+                        for f in self._files(repos[repo])
                     ]
                     return self._send(
                         200, json.dumps(tree).encode(), {"Content-Type": "application/json"}, head
                     )
-                siblings = [{"rfilename": f} for f in self._files(repo)]
-                body = json.dumps({"id": repo, "sha": COMMIT, "siblings": siblings}).encode()
+                siblings = [{"rfilename": f} for f in self._files(repos[repo])]
+                body = json.dumps(
+                    {"id": repo, "sha": _sha(revision), "siblings": siblings}
+                ).encode()
                 return self._send(200, body, {"Content-Type": "application/json"}, head)
-            parts = path.strip("/").split("/")
             if len(parts) >= 5 and parts[2] == "resolve":
                 repo, filename = "/".join(parts[:2]), "/".join(parts[4:])
                 file = repos.get(repo, Path("/nonexistent")) / filename
@@ -72,7 +94,7 @@ def _handler(repos: dict[str, Path]):
                     data,
                     {
                         "ETag": f'"{etag}"',
-                        "X-Repo-Commit": COMMIT,
+                        "X-Repo-Commit": _sha(revision),
                         "Content-Type": "application/octet-stream",
                     },
                     head,

@@ -22,7 +22,7 @@ CHECKPOINT = (
 )
 
 
-def _pull(repo: str, models_dir: Path, endpoint: str, tmp_path: Path):
+def _pull(repo: str, models_dir: Path, endpoint: str, tmp_path: Path, *flags: str):
     pytest.importorskip(
         "huggingface_hub", reason="huggingface_hub missing: pip install -e '.[test]'"
     )
@@ -30,10 +30,11 @@ def _pull(repo: str, models_dir: Path, endpoint: str, tmp_path: Path):
         **os.environ,
         "HF_ENDPOINT": endpoint,
         "HF_HUB_DISABLE_XET": "1",
+        "HF_HUB_DISABLE_PROGRESS_BARS": "1",
         "HF_HOME": str(tmp_path / "hf-home"),
     }
     return subprocess.run(
-        [script(), "models", "pull", repo, "--models-dir", str(models_dir)],
+        [script(), "models", "pull", repo, "--models-dir", str(models_dir), *flags],
         env=env,
         capture_output=True,
         text=True,
@@ -56,6 +57,40 @@ def test_pull_downloads_a_hub_repo_that_then_loads_by_name(tmp_path):
     )
     assert_one_line_error(missing, "could not download 'acme/absent'", "404")
     assert not (tmp_path / "models" / "acme--absent").exists()
+
+
+def test_pull_of_the_hubs_onnx_layout_and_of_a_revision(tmp_path):
+    """config.json and tokenizer.json at the root, the model under onnx/ (Hub ONNX repos)."""
+    flat = build_tiny_model(tmp_path / "flat", seed=4)
+    hub_layout = tmp_path / "hub-layout"
+    (hub_layout / "onnx").mkdir(parents=True)
+    for name in ("config.json", "tokenizer.json"):
+        (hub_layout / name).write_bytes((flat / name).read_bytes())
+    (hub_layout / "onnx" / "model.onnx").write_bytes((flat / "model.onnx").read_bytes())
+    other = build_tiny_model(tmp_path / "v2", seed=5)
+    served = {"acme/hub-layout": hub_layout, "acme/hub-layout@v2": other}
+    with serve_hub(served) as endpoint:
+        main = _pull("acme/hub-layout", tmp_path / "m1", endpoint, tmp_path)
+        v2 = _pull("acme/hub-layout", tmp_path / "m2", endpoint, tmp_path, "--revision", "v2")
+    assert main.returncode == 0, main.stderr
+    assert v2.returncode == 0, v2.stderr
+    texts = ["good value", "broke at once"]
+    got = SentimentModel(Path(main.stdout.strip())).predict_proba(texts)
+    assert np.allclose(got, SentimentModel(flat).predict_proba(texts))
+    pulled_v2 = Path(v2.stdout.strip())
+    assert json.loads((pulled_v2 / "SOURCE.json").read_text())["revision"] == "v2"
+    assert np.allclose(
+        SentimentModel(pulled_v2).predict_proba(texts), SentimentModel(other).predict_proba(texts)
+    )
+
+
+def test_a_pulled_repo_that_does_not_load_is_removed(tmp_path):
+    broken = build_tiny_model(tmp_path / "broken")
+    (broken / "tokenizer.json").unlink()
+    with serve_hub({"acme/broken": broken}) as endpoint:
+        result = _pull("acme/broken", tmp_path / "models", endpoint, tmp_path)
+    assert_one_line_error(result, "does not load", "tokenizer.json")
+    assert not (tmp_path / "models" / "acme--broken").exists()
 
 
 def test_pull_offline_fails_fast_with_a_clear_message(tmp_path):
@@ -94,7 +129,7 @@ def test_int8_export_of_the_checkpoint_rebuilds_the_embedded_model(tmp_path):
     exported = _export(tmp_path, "--int8")
     texts = _dev_texts()
     difference = np.abs(exported.predict_proba(texts) - load_model().predict_proba(texts)).max()
-    assert difference < 1e-4, difference
+    assert difference < 1e-4, difference  # the README says "to within 1e-4", not bit for bit
     # The recipe fuses attention but leaves residual layer norms as Add + LayerNormalization
     # (onnxruntime's SkipLayerNormalization is the slower kernel on CPU; BENCHMARKS.md).
     onnx = pytest.importorskip("onnx", reason="onnx missing: pip install -e '.[test]'")
@@ -119,3 +154,30 @@ def test_export_without_a_checkpoint_is_a_clear_error(tmp_path):
         timeout=300,
     )
     assert_one_line_error(result, "config.json")
+
+
+def test_export_refuses_pickled_weights(tmp_path):
+    """A checkpoint with only a pickled pytorch_model.bin is refused before anything loads it."""
+    pytest.importorskip("torch", reason="torch missing: pip install -e '.[test]'")
+    pytest.importorskip("transformers", reason="transformers missing: pip install -e '.[test]'")
+    if not CHECKPOINT.is_dir():
+        pytest.skip(f"{CHECKPOINT} is missing: needs ../shared/models beside the checkout")
+    pickled = tmp_path / "pickled"
+    pickled.mkdir()
+    for name in ("config.json", "tokenizer.json"):
+        (pickled / name).write_bytes((CHECKPOINT / name).read_bytes())
+    marker = tmp_path / "unpickled"
+    (pickled / "pytorch_model.bin").write_bytes(_pickle_that_touches(marker))
+    result = subprocess.run(
+        [script(), "models", "export", str(pickled), str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert_one_line_error(result, "safetensors")
+    assert not marker.exists()
+
+
+def _pickle_that_touches(marker: Path) -> bytes:
+    """Pickle bytes that would create `marker` if anything unpickled them (never run here)."""
+    return b"cos\nsystem\n(V" + f"touch {marker}".encode() + b"\ntR."

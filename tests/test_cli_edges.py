@@ -1,0 +1,83 @@
+"""Reliability round 2, the smaller edges (issue 14, point 10): the shell's statement ends, strict
+JSON, a summary over a missing column, and SQL that would store calls to our functions."""
+
+from __future__ import annotations
+
+import json
+
+import duckdb
+import pytest
+
+from sentiment_udf.shell import statement_complete
+from tests.cli_helpers import assert_one_line_error, cli
+
+
+@pytest.mark.parametrize(
+    ("sql", "complete"),
+    [
+        ("SELECT 'awful; really awful'", False),
+        ("SELECT 'awful; really awful';", True),
+        ("SELECT 'it''s; fine' ;", True),
+        ('SELECT 1 AS "a;b"', False),
+        ("SELECT 1 -- the end;", False),
+        ("SELECT 1; -- done", True),
+        ("SELECT /* ; */ 1", False),
+        ("SELECT $$;$$;", True),
+    ],
+)
+def test_statement_ends_only_at_a_semicolon_outside_quotes_and_comments(sql, complete):
+    assert statement_complete(sql) is complete
+
+
+def test_shell_runs_a_statement_with_a_semicolon_in_a_string(tiny_model):
+    session = "SELECT classify_sentiment('awful; really\nawful') IS NOT NULL AS ok;\n.quit\n"
+    result = cli("shell", "--model", str(tiny_model), stdin=session)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "ok\n----\nTrue\n(1 row)\n"
+
+
+def test_json_output_is_strict_json(tiny_model):
+    sql = (
+        "SELECT 'nan'::DOUBLE AS n, 'inf'::DOUBLE AS i, '\\x00\\xff'::BLOB AS b, "
+        "sentiment('good') AS s"
+    )
+    result = cli("query", sql, "--model", str(tiny_model), "--format", "json")
+    assert result.returncode == 0, result.stderr
+    row = json.loads(result.stdout, parse_constant=lambda c: pytest.fail(f"non-JSON {c}"))
+    assert row["n"] is None and row["i"] is None and row["b"] == "AP8="
+    assert set(row["s"]) == {"label", "score", "probabilities"}
+    assert set(row["s"]["probabilities"]) == {"negative", "positive"}
+
+
+def test_summary_over_a_missing_column_names_it_and_the_columns(tiny_model):
+    sql = (
+        "CREATE TABLE t AS SELECT 'good' AS review, 1 AS id; "
+        "SELECT * FROM sentiment_summary('t', 'Reveiw')"
+    )
+    result = cli("query", sql, "--model", str(tiny_model))
+    assert_one_line_error(result, '"Reveiw" not found', '"review"')
+
+
+def test_stored_calls_are_refused_and_views_warned(tiny_model, tmp_path):
+    db = tmp_path / "shop.duckdb"
+    base = ["--db", str(db), "--model", str(tiny_model)]
+    assert cli("query", "CREATE TABLE t (x VARCHAR)", *base).returncode == 0
+    refused = [
+        "CREATE TABLE d (x VARCHAR, s DOUBLE DEFAULT sentiment_score('good'))",
+        "CREATE TABLE g (x VARCHAR, l VARCHAR GENERATED ALWAYS AS (classify_sentiment(x)))",
+        "CREATE TABLE c (x VARCHAR CHECK (sentiment_score(x) > 0.1))",
+        "CREATE INDEX i ON t (classify_sentiment(x))",
+        "ALTER TABLE t ADD COLUMN s DOUBLE DEFAULT sentiment_score('x')",
+    ]
+    for sql in refused:
+        assert_one_line_error(cli("query", sql, *base), "refused", "CREATE TABLE ... AS SELECT")
+    view = cli("query", "CREATE VIEW v AS SELECT sentiment_label(x) AS l FROM t", *base)
+    assert view.returncode == 0 and "warning: view v calls a sentiment function" in view.stderr
+    stored = cli("query", "CREATE TABLE s AS SELECT classify_sentiment(x) AS l FROM t", *base)
+    assert stored.returncode == 0 and stored.stderr == ""
+    con = duckdb.connect(str(db), read_only=True)  # no sentiment functions registered here
+    tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    assert tables == {"t", "s"}
+    assert con.execute("SELECT count(*) FROM t").fetchall() == [(0,)]
+    assert "s" not in {r[0] for r in con.execute("DESCRIBE t").fetchall()}
+    con.close()
