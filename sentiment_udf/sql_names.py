@@ -54,13 +54,19 @@ def table_exists(con: duckdb.DuckDBPyConnection, schema: str | None, name: str) 
 
 
 def split_table(con: duckdb.DuckDBPyConnection, name: str) -> tuple[str | None, str]:
-    """(schema, table) for a name as a user typed it: a literal table name first, else `schema.table`."""
+    """(schema, table) for a name as a user typed it: a literal table name first, else
+    `schema.table` where that table or schema exists."""
     if table_exists(con, None, name):
         return None, name
     schema, dot, table = name.partition(".")
-    if dot and table and table_exists(con, schema, table):
+    if dot and table and (table_exists(con, schema, table) or _schema_exists(con, schema)):
         return schema, table
     return None, name
+
+
+def _schema_exists(con: duckdb.DuckDBPyConnection, schema: str) -> bool:
+    query = "SELECT count(*) FROM duckdb_schemas() WHERE lower(schema_name) = lower(?)"
+    return con.execute(query, [schema]).fetchall()[0][0] > 0
 
 
 def qualified(schema: str | None, table: str) -> str:

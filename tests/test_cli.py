@@ -102,9 +102,12 @@ def test_shell_reads_statements_from_stdin(tiny_model):
     )
     result = cli("shell", "--model", str(tiny_model), stdin=session)
     assert result.returncode == 0, result.stderr
-    assert "n" in result.stdout and "2" in result.stdout and "never" not in result.stdout
+    assert result.stdout == "Count\n-----\n2\n(1 row)\nn\n-\n2\n(1 row)\n"
     failing = cli("shell", "--model", str(tiny_model), stdin="SELECT * FROM missing;\nSELECT 1;")
-    assert failing.returncode == 1 and "missing" in failing.stderr and "1" in failing.stdout
+    assert failing.returncode == 1 and "missing" in failing.stderr
+    assert failing.stdout == "1\n-\n1\n(1 row)\n"
+    helped = cli("shell", "--model", str(tiny_model), stdin=".help\n")
+    assert helped.returncode == 0 and helped.stdout.startswith("Statements end in ';'")
 
 
 def test_score_table_to_table_with_awkward_names(tiny_model, reviews):
@@ -298,11 +301,16 @@ def test_interrupted_table_score_resumes_without_loss_or_duplicates(tiny_model, 
         "--batch-rows",
         "5000",
     ]
-    started = time.time()
-    code, said = _interrupt(args, lambda: time.time() - started > 3, signal.SIGKILL)
+    wal = tmp_path / "db.duckdb.wal"
+    # a committed batch of 5,000 rows makes the write-ahead log far larger than CREATE TABLE does
+    code, said = _interrupt(
+        args, lambda: wal.exists() and wal.stat().st_size > 40_000, signal.SIGKILL
+    )
     assert code != 0, said
     resumed = cli(*args, "--resume")
     assert resumed.returncode == 0, resumed.stderr
+    already = int(resumed.stderr.split(";")[-1].split()[0].replace(",", ""))
+    assert 0 < already < 100_000, resumed.stderr  # rows committed before the kill were kept
     con = duckdb.connect(str(db), read_only=True)
     assert con.execute(
         "SELECT count(*), count(DISTINCT id), min(id), max(id) FROM dst"
@@ -326,6 +334,22 @@ def test_eval_report_text_and_json(tiny_model, tmp_path):
     report = json.loads(cli(*args, "--format", "json").stdout)
     assert report["labels"]["positive"]["support"] == 30
     assert report["labels"]["negative"]["support"] == 30
+    # precision, recall and F1 against a confusion matrix computed here, from SQL's labels
+    pairs = duckdb.execute(f"SELECT lower(label), text FROM '{path}'").fetchall()
+    from sentiment_udf import load_model
+
+    predicted = load_model(tiny_model).predict([text for _, text in pairs])
+    for label in ("negative", "positive"):
+        tp = sum(t == label and p == label for (t, _), p in zip(pairs, predicted))
+        fp = sum(t != label and p == label for (t, _), p in zip(pairs, predicted))
+        fn = sum(t == label and p != label for (t, _), p in zip(pairs, predicted))
+        precision = tp / (tp + fp) if tp + fp else 0.0
+        recall = tp / (tp + fn) if tp + fn else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        got = report["labels"][label]
+        assert (got["precision"], got["recall"], got["f1"]) == pytest.approx(
+            (precision, recall, f1), abs=1e-12
+        )
     sql = cli(
         "query",
         f"SELECT avg((classify_sentiment(text) = lower(label))::INT) FROM '{path}'",

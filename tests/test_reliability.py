@@ -61,12 +61,17 @@ NULL_INPUTS = {
 
 @pytest.mark.parametrize("case", sorted(SCORED_INPUTS))
 def test_inputs_that_get_a_score(embedded_con, case):
-    started = time.perf_counter()
+    text = SCORED_INPUTS[case]
     label, score = embedded_con.execute(
-        "SELECT classify_sentiment(?), sentiment_score(?)", [SCORED_INPUTS[case]] * 2
+        "SELECT classify_sentiment(?), sentiment_score(?)", [text] * 2
     ).fetchall()[0]
     assert label in ("negative", "positive") and 0.0 <= score <= 1.0
-    assert time.perf_counter() - started < 60
+    model = load_model()
+    tokens = model.encoder.tokenizer.encode(text[:100_000], add_special_tokens=False)
+    if len(tokens.ids) > model.encoder.body_length:  # 1 MB, 20 MB: the score of the first tokens
+        head = text[: tokens.offsets[model.encoder.body_length - 1][1]]
+        alone = embedded_con.execute("SELECT sentiment_score(?)", [head]).fetchone()[0]
+        assert score == pytest.approx(alone, abs=1e-12)
 
 
 @pytest.mark.parametrize("case", sorted(NULL_INPUTS))
@@ -77,10 +82,31 @@ def test_inputs_that_give_null(embedded_con, case):
     assert row == (None, None, None)
 
 
-def test_big_texts_in_chunk_mode(tiny):
+def test_big_texts_in_chunk_mode_are_the_token_weighted_mean_of_their_windows(tiny):
     model = SentimentModel(tiny, long_text="chunk")
-    probs = model.predict_proba([SCORED_INPUTS["1 MB text"], "short"])
-    assert np.allclose(probs.sum(axis=1), 1.0)
+    text = SCORED_INPUTS["1 MB text"]
+    probs = model.predict_proba([text, "short"])
+    ids = model.encoder.tokenizer.encode(text, add_special_tokens=False).ids
+    step = model.encoder.body_length
+    windows = [ids[i : i + step] for i in range(0, len(ids), step)]
+    assert len(windows) > 100
+    truncate = SentimentModel(tiny)
+    prefix, suffix = truncate.encoder.prefix, truncate.encoder.suffix
+    each = np.array([truncate._run([prefix + w + suffix])[0] for w in windows])
+    weights = np.array([len(prefix + w + suffix) for w in windows], dtype=float)
+    expected = (each * weights[:, None]).sum(axis=0) / weights.sum()
+    assert probs[0] == pytest.approx(expected, abs=1e-9)
+    assert probs[1] == pytest.approx(truncate.predict_proba(["short"])[0], abs=1e-12)
+
+
+def test_chunk_mode_through_sql(tiny):
+    con = duckdb.connect()
+    sentiment_udf.register(con, tiny, long_text="chunk", names={}, prefix="c_")
+    text = SCORED_INPUTS["1 MB text"]
+    expected = load_model(tiny, long_text="chunk").predict_proba([text])[0, 1]
+    assert con.execute("SELECT c_sentiment_score(?)", [text]).fetchone()[0] == pytest.approx(
+        expected, abs=1e-12
+    )
 
 
 def test_all_null_column_same_value_column_and_single_row(con):
@@ -239,7 +265,9 @@ def test_large_table_completes_with_flat_memory(tiny):
     growth = (large["peak_rss_mb"] - large["peak_rss_mb_before_scoring"]) - (
         small["peak_rss_mb"] - small["peak_rss_mb_before_scoring"]
     )
-    assert growth < 200, (small, large)  # scoring 10x the rows costs no more than 200 MB more
+    # Measured: about 70 MB more for 10x the rows (DuckDB's scan buffers and the allocator's
+    # high-water mark); 110 MB leaves noise room and fails a leak of 0.5 KB per row or more.
+    assert growth < 110, (small, large)
 
 
 def test_four_cursors_at_once_match_a_single_thread_run(tmp_path):
@@ -270,13 +298,24 @@ def test_four_cursors_at_once_match_a_single_thread_run(tmp_path):
 
 def test_interrupt_then_rerun_on_the_same_connection(con, tiny):
     con.execute("CREATE TABLE big AS SELECT 'review number ' || i AS t FROM range(60000) r(i)")
+    started_scoring = threading.Event()
+
+    def mark(text: str) -> str:  # a real DuckDB function: says the query reached the scoring
+        started_scoring.set()
+        return text
+
+    con.create_function("mark_started", mark, ["VARCHAR"], "VARCHAR", side_effects=True)
+    long_query = (
+        "SELECT count(*), sum(sentiment_score(mark_started(t) || r.i)) FROM big, range(100) r(i)"
+    )
+    interrupter = threading.Thread(
+        target=lambda: started_scoring.wait(120) and con.interrupt(), daemon=True
+    )
+    interrupter.start()
+    with pytest.raises(duckdb.InterruptException):  # 6,000,000 rows: never done before it
+        con.execute(long_query).fetchall()
+    interrupter.join(timeout=120)
     query = "SELECT count(*), sum(sentiment_score(t)) FROM big"
-    timer = threading.Timer(0.5, con.interrupt)
-    timer.start()
-    started = time.perf_counter()
-    with pytest.raises(duckdb.InterruptException):
-        con.execute(query).fetchall()
-    assert time.perf_counter() - started < 30
     again = con.execute(query).fetchall()[0]
     assert again[0] == 60000
     fresh = duckdb.connect()
@@ -285,15 +324,23 @@ def test_interrupt_then_rerun_on_the_same_connection(con, tiny):
     assert fresh.execute(query).fetchall()[0] == pytest.approx(again)
 
 
-def test_sigint_stops_the_cli_and_it_runs_again(tiny):
-    query = "SELECT count(classify_sentiment('review ' || i)) AS n FROM range(3000000) r(i)"
+def test_sigint_stops_the_cli_and_it_runs_again(tiny, tmp_path):
+    ready = tmp_path / "ready.csv"  # written by the first statement: the CLI is past its imports
+    query = (
+        f"COPY (SELECT 1) TO '{ready}'; "
+        "SELECT count(classify_sentiment('review ' || i)) AS n FROM range(3000000) r(i)"
+    )
     process = subprocess.Popen(
         with_default_sigint([script(), "query", query, "--model", str(tiny)]),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
-    time.sleep(3)
+    deadline = time.monotonic() + 120
+    while not ready.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.2)
+    assert process.poll() is None, "the query finished before the signal"
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=60)
     assert process.returncode == 130 and "Interrupted" in err and "Traceback" not in err

@@ -44,17 +44,15 @@ def test_spark_matches_duckdb_on_every_dev_review(spark):
     path = str(shared_file("reviews_dev.csv"))
     con = duckdb.connect()
     sentiment_udf.register(con)
+    # one read of the file, ids fixed in a table: both engines see the same id for each row
+    con.execute("CREATE TABLE dev AS SELECT row_number() OVER () AS id, * FROM read_csv(?)", [path])
     expected = {
         row[0]: row[1:]
         for row in con.execute(
-            "SELECT row_number() OVER () AS id, classify_sentiment(title, text), "
-            "sentiment_score(text) FROM read_csv(?)",
-            [path],
+            "SELECT id, classify_sentiment(title, text), sentiment_score(text) FROM dev"
         ).fetchall()
     }
-    rows = con.execute(
-        "SELECT row_number() OVER () AS id, title, text FROM read_csv(?)", [path]
-    ).fetchdf()
+    rows = con.execute("SELECT id, title, text FROM dev").fetchdf()
     frame = spark.createDataFrame(rows).repartition(7)
     frame.createOrReplaceTempView("dev")
     got = spark.sql(
@@ -82,7 +80,7 @@ def test_null_and_empty_text_like_duckdb(spark):
     }
     for key in (1, 2, 3):
         assert rows[key]["l"] is None and rows[key]["s"] is None
-        assert rows[key]["x"]["label"] is None
+        assert rows[key]["x"] is None  # the whole struct, as in DuckDB
     assert rows[4]["l"] == "positive" and rows[4]["x"]["label"] == "positive"
     assert abs(sum(rows[4]["x"]["probabilities"].values()) - 1.0) < 1e-9
 
@@ -124,3 +122,25 @@ def test_example_job_writes_parquet(spark, tmp_path):
         f"SELECT count(*), count(sentiment.label) FROM read_parquet('{tmp_path / 'out'}/*.parquet')"
     ).fetchall()[0]
     assert count == (300, 300)
+
+
+def test_model_prefix_and_non_text_arguments(spark, tiny_model):
+    from sentiment_udf.spark import register_spark
+
+    names = register_spark(spark, tiny_model, prefix="tiny_", threads=1)
+    assert names == {
+        "classify_sentiment": "tiny_classify_sentiment",
+        "sentiment_score": "tiny_sentiment_score",
+        "sentiment": "tiny_sentiment",
+    }
+    texts = ["good value", "broke at once", "fine"]
+    frame = spark.createDataFrame([(i, t) for i, t in enumerate(texts)], "id int, t string")
+    frame.createOrReplaceTempView("tiny_input")
+    got = {
+        r["id"]: r["s"]
+        for r in spark.sql("SELECT id, tiny_sentiment_score(t) AS s FROM tiny_input").collect()
+    }
+    expected = sentiment_udf.load_model(tiny_model).predict_proba(texts)[:, 1]
+    assert [got[i] for i in range(3)] == pytest.approx(list(expected), abs=1e-9)
+    with pytest.raises(Exception, match="argument 1 is INTEGER, not text; cast it to STRING"):
+        spark.sql("SELECT tiny_sentiment_score(id) FROM tiny_input").collect()

@@ -1,0 +1,120 @@
+"""Options and inputs the README documents that no other test exercised (issue 15)."""
+
+from __future__ import annotations
+
+import json
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+import sentiment_udf
+from sentiment_udf import load_model
+from tests.cli_helpers import assert_one_line_error, cli
+
+TEXTS = ["good value for money " * 20, "broke at once, awful", "fine"]
+
+
+def test_cli_max_length_and_threads_reach_the_model(tiny_model):
+    sql = "SELECT sentiment_score(t) AS s FROM unnest(?::VARCHAR[]) u(t)".replace(
+        "?::VARCHAR[]", "[" + ", ".join(f"'{t}'" for t in TEXTS) + "]"
+    )
+    result = cli(
+        "query", sql, "--model", str(tiny_model), "--max-length", "8", "--threads", "1",
+        "--format", "csv",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    got = [float(x) for x in result.stdout.splitlines()[1:]]
+    short = load_model(tiny_model, max_length=8).predict_proba(TEXTS)[:, 1]
+    full = load_model(tiny_model).predict_proba(TEXTS)[:, 1]
+    assert got == pytest.approx(list(short), abs=1e-9)
+    assert got[0] != pytest.approx(full[0], abs=1e-6)  # the long text was cut to 8 tokens
+
+
+def test_register_threads_gives_the_same_scores(tiny_model):
+    one, two = duckdb.connect(), duckdb.connect()
+    sentiment_udf.register(one, tiny_model, threads=1)
+    sentiment_udf.register(two, tiny_model, threads=2)
+    query = "SELECT sentiment_score(t) FROM unnest(?) u(t)"
+    assert one.execute(query, [TEXTS]).fetchall() == two.execute(query, [TEXTS]).fetchall()
+    assert load_model(tiny_model, threads=2).threads == 2
+
+
+def test_names_with_an_unknown_role_are_refused(tiny_model):
+    with pytest.raises(ValueError, match="names= takes the roles"):
+        sentiment_udf.register(duckdb.connect(), tiny_model, names={"classify": "c"})
+
+
+def test_struct_and_map_in_json_and_table_formats(tiny_model):
+    sql = "SELECT sentiment('good value') AS s"
+    as_json = json.loads(cli("query", sql, "--model", str(tiny_model), "--format", "json").stdout)
+    probabilities = as_json["s"]["probabilities"]
+    assert set(probabilities) == {"negative", "positive"}
+    assert sum(probabilities.values()) == pytest.approx(1.0)
+    assert as_json["s"]["score"] == probabilities["positive"]
+    table = cli("query", sql, "--model", str(tiny_model)).stdout.splitlines()
+    assert table[0] == "s" and json.loads(table[2])["label"] == as_json["s"]["label"]
+
+
+def _reviews(tmp_path):
+    rows = {"id": [1, 2, 3], "review": ["good", "awful", "fine"]}
+    return pa.table(rows)
+
+
+@pytest.mark.parametrize("suffix", [".json", ".jsonl", ".tsv", ".csv"])
+def test_score_reads_json_and_tsv_inputs(tiny_model, tmp_path, suffix):
+    source = tmp_path / f"in{suffix}"
+    if suffix in (".json", ".jsonl"):
+        source.write_text(
+            "\n".join(json.dumps({"id": i, "review": r}) for i, r in [(1, "good"), (2, "awful")])
+        )
+    else:
+        sep = "\t" if suffix == ".tsv" else ","
+        source.write_text(f"id{sep}review\n1{sep}good\n2{sep}awful\n")
+    out = tmp_path / "out.parquet"
+    result = cli(
+        "score", "--input", str(source), "--text-column", "review", "--id-column", "id",
+        "--output", str(out), "--model", str(tiny_model), "--quiet",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.startswith("scored 2 rows") and "\r" not in result.stderr
+    assert sorted(pq.read_table(out).column("id").to_pylist()) == [1, 2]
+
+
+def test_score_from_a_view_and_a_schema_table_and_refusals(tiny_model, tmp_path):
+    db = tmp_path / "db.duckdb"
+    con = duckdb.connect(str(db))
+    con.execute("CREATE SCHEMA shop")
+    con.execute("CREATE TABLE shop.r AS SELECT i AS id, 'good ' || i AS review FROM range(20) t(i)")
+    con.execute("CREATE VIEW v AS SELECT * FROM shop.r WHERE id < 10")
+    con.execute("CREATE TABLE n AS SELECT * FROM (VALUES (1, 'a'), (NULL, 'b')) t(id, review)")
+    con.close()
+    base = ["score", "--db", str(db), "--text-column", "review", "--id-column", "id",
+            "--model", str(tiny_model)]  # fmt: skip
+    assert cli(*base, "--table", "v", "--target-table", "from_view").returncode == 0
+    assert cli(*base, "--table", "shop.r", "--target-table", "shop.scored").returncode == 0
+    con = duckdb.connect(str(db), read_only=True)
+    assert con.execute("SELECT count(*) FROM from_view").fetchall() == [(10,)]
+    assert con.execute("SELECT count(*) FROM shop.scored").fetchall() == [(20,)]
+    con.close()
+    both = cli(*base, "--table", "v", "--target-table", "x", "--replace", "--resume")
+    assert both.returncode == 2 and "exclude each other" in both.stderr
+    assert_one_line_error(cli(*base, "--table", "n", "--target-table", "y"), "1 NULL ids")
+
+
+def test_eval_reads_a_table_in_a_database(tiny_model, tmp_path):
+    db = tmp_path / "db.duckdb"
+    con = duckdb.connect(str(db))
+    con.execute("CREATE TABLE l AS SELECT * FROM (VALUES ('positive', 'good'), "
+                "('negative', 'awful'), ('positive', 'fine')) t(label, text)")  # fmt: skip
+    con.close()
+    result = cli(
+        "eval", "--db", str(db), "--table", "l", "--text-column", "text", "--label-column",
+        "label", "--model", str(tiny_model), "--format", "json",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    predicted = load_model(tiny_model).predict(["good", "awful", "fine"])
+    truth = ["positive", "negative", "positive"]
+    assert report["accuracy"] == pytest.approx(sum(p == t for p, t in zip(predicted, truth)) / 3)
