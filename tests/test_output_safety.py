@@ -43,6 +43,19 @@ def _score(model: Path, *args: str) -> list[str]:
     ]
 
 
+def _start_until(args: list[str], ready) -> subprocess.Popen:
+    """Start `sentiment-udf ARGS` and return once `ready()` holds (or after 120 s)."""
+    process = subprocess.Popen([script(), *args], stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not ready() and time.time() < deadline:
+        time.sleep(0.05)
+    return process
+
+
+def _has_parts(output: Path):
+    return lambda: bool(list(output.with_name(output.name + ".parts").glob("part-*.parquet")))
+
+
 def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -56,11 +69,7 @@ def test_a_second_score_into_the_same_parquet_output_is_refused_while_the_first_
     source = _write(tmp_path / "in.parquet", 60_000)
     out = tmp_path / "out.parquet"
     args = _score(tiny_model, "--input", str(source), "--output", str(out), "--batch-rows", "2000")
-    first = subprocess.Popen([script(), *args], stderr=subprocess.PIPE, text=True)
-    parts = tmp_path / "out.parquet.parts"
-    deadline = time.time() + 120
-    while not list(parts.glob("part-*.parquet")) and time.time() < deadline:
-        time.sleep(0.05)
+    first = _start_until(args, _has_parts(out))
     assert first.poll() is None, "the first run finished before the second started"
     second = cli(*args, "--replace")
     _, first_err = first.communicate(timeout=300)
@@ -75,10 +84,7 @@ def test_a_lock_left_by_a_killed_run_does_not_block_the_next(tiny_model, tmp_pat
     source = _write(tmp_path / "in.parquet", 60_000)
     out = tmp_path / "out.parquet"
     args = _score(tiny_model, "--input", str(source), "--output", str(out), "--batch-rows", "2000")
-    first = subprocess.Popen([script(), *args], stderr=subprocess.PIPE)
-    deadline = time.time() + 120
-    while not (tmp_path / "out.parquet.lock").exists() and time.time() < deadline:
-        time.sleep(0.05)
+    first = _start_until(args, (tmp_path / "out.parquet.lock").exists)
     first.kill()
     first.communicate(timeout=60)
     assert (tmp_path / "out.parquet.lock").exists()  # left behind by the kill
@@ -212,11 +218,8 @@ def test_an_interrupted_run_is_never_silently_discarded(tiny_model, tmp_path):
     source = _write(tmp_path / "in.parquet", 60_000)
     out = tmp_path / "out.parquet"
     args = _score(tiny_model, "--input", str(source), "--output", str(out), "--batch-rows", "2000")
-    first = subprocess.Popen([script(), *args], stderr=subprocess.PIPE)
+    first = _start_until(args, _has_parts(out))
     parts = tmp_path / "out.parquet.parts"
-    deadline = time.time() + 120
-    while not list(parts.glob("part-*.parquet")) and time.time() < deadline:
-        time.sleep(0.05)
     first.kill()
     first.communicate(timeout=60)
     kept = sorted(parts.glob("part-*.parquet"))
@@ -235,11 +238,7 @@ def test_an_interrupted_replace_keeps_the_old_output_until_the_new_one_is_whole(
     digest = _digest(out)
     big = _write(tmp_path / "big.parquet", 60_000, start=1000)
     args = _score(tiny_model, "--input", str(big), "--output", str(out), "--batch-rows", "2000")
-    replacing = subprocess.Popen([script(), *args, "--replace"], stderr=subprocess.PIPE)
-    parts = tmp_path / "out.parquet.parts"
-    deadline = time.time() + 120
-    while not list(parts.glob("part-*.parquet")) and time.time() < deadline:
-        time.sleep(0.05)
+    replacing = _start_until([*args, "--replace"], _has_parts(out))
     replacing.kill()
     replacing.communicate(timeout=60)
     assert _digest(out) == digest  # the old output is intact
