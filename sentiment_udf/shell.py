@@ -16,7 +16,11 @@ HELP = (
     "Statements end in ';' and may span lines. The sentiment functions are registered.\n"
     ".help  this text    .quit / .exit / Ctrl-D  leave\n"
 )
-HISTORY = Path.home() / ".sentiment_udf_history"
+HISTORY_NAME = ".sentiment_udf_history"
+
+
+def _history() -> Path:
+    return Path.home() / HISTORY_NAME
 
 
 def run_shell(
@@ -87,8 +91,8 @@ def _load_history() -> None:
     try:
         import readline
 
-        if HISTORY.exists():
-            readline.read_history_file(HISTORY)
+        if _history().exists():
+            readline.read_history_file(_history())
     except (ImportError, OSError):
         pass
 
@@ -97,7 +101,7 @@ def _save_history() -> None:
     try:
         import readline
 
-        readline.write_history_file(HISTORY)
+        readline.write_history_file(_history())
     except (ImportError, OSError):
         pass
 

@@ -4,12 +4,17 @@ JSON, a summary over a missing column, and SQL that would store calls to our fun
 from __future__ import annotations
 
 import json
+import os
+import pty
+import select
+import subprocess
+import time
 
 import duckdb
 import pytest
 
 from sentiment_udf.shell import statement_complete
-from tests.cli_helpers import assert_one_line_error, cli
+from tests.cli_helpers import assert_one_line_error, cli, script
 
 
 @pytest.mark.parametrize(
@@ -81,3 +86,41 @@ def test_stored_calls_are_refused_and_views_warned(tiny_model, tmp_path):
     assert con.execute("SELECT count(*) FROM t").fetchall() == [(0,)]
     assert "s" not in {r[0] for r in con.execute("DESCRIBE t").fetchall()}
     con.close()
+
+
+def test_interactive_shell_keeps_its_history_file(tiny_model, tmp_path):
+    """A real terminal (a pty): the banner, a statement, .quit; the history file holds it."""
+
+    leader, follower = pty.openpty()
+    env = {**os.environ, "HOME": str(tmp_path)}
+    process = subprocess.Popen(
+        [script(), "shell", "--model", str(tiny_model)],
+        stdin=follower,
+        stdout=follower,
+        stderr=follower,
+        env=env,
+        close_fds=True,
+    )
+    os.close(follower)
+    seen = b""
+
+    def read_until(marker: bytes) -> None:
+        nonlocal seen
+        deadline = time.monotonic() + 120
+        while marker not in seen and time.monotonic() < deadline:
+            ready, _, _ = select.select([leader], [], [], 0.5)
+            if ready:
+                try:
+                    seen += os.read(leader, 4096)
+                except OSError:
+                    return
+
+    read_until(b"sentiment> ")
+    os.write(leader, b"SELECT 41 + 1 AS answer;\n")
+    read_until(b"42")
+    os.write(leader, b".quit\n")
+    assert process.wait(timeout=60) == 0
+    os.close(leader)
+    assert b".help for help" in seen and b"42" in seen
+    history = (tmp_path / ".sentiment_udf_history").read_text()
+    assert "SELECT 41 + 1 AS answer;" in history
