@@ -10,8 +10,8 @@ import numpy as np
 
 import sentiment_udf
 from sentiment_udf import bulk
-from sentiment_udf.model_files import EMBEDDED_MODEL_NAME, EMBEDDED_MODELS_DIR
-from sentiment_udf.sql_names import file_source
+from sentiment_udf.engines.sql_names import file_source
+from sentiment_udf.runtime.model_files import EMBEDDED_MODEL_NAME, EMBEDDED_MODELS_DIR
 
 EMBEDDED = EMBEDDED_MODELS_DIR / EMBEDDED_MODEL_NAME
 CHECKPOINT = Path("../shared/models/sentiment-en-reviews-v2/checkpoint")

@@ -11,11 +11,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .errors import ModelError
-from .model_cache import load_model
-from .runtime import SentimentModel
+from .runtime.model import SentimentModel
+from .runtime.registry import load_model
 
 if TYPE_CHECKING:
-    from .duckdb_functions import Registration, register
+    from .engines.duckdb_functions import Registration, register
 
 __all__ = ["ModelError", "Registration", "SentimentModel", "load_model", "register"]
 __version__ = "0.1.0"
@@ -24,7 +24,7 @@ __version__ = "0.1.0"
 def __getattr__(name: str) -> Any:
     # DuckDB is imported on first use of register, so the model runtime works without it.
     if name in ("register", "Registration"):
-        from . import duckdb_functions
+        from .engines import duckdb_functions
 
         return getattr(duckdb_functions, name)
     raise AttributeError(f"module 'sentiment_udf' has no attribute {name!r}")

@@ -1,40 +1,6 @@
-"""dbt-duckdb plugin: the sentiment functions on every connection dbt opens.
+"""Public entry point for dbt-duckdb: `plugins: [{module: sentiment_udf.dbt_plugin}]` in
+profiles.yml (the plugin itself is sentiment_udf.engines.dbt_plugin)."""
 
-profiles.yml:
-    plugins:
-      - module: sentiment_udf.dbt_plugin
-        config: {model: null, max_length: 512, threads: null, macros: true}
-"""
+from .engines.dbt_plugin import Plugin
 
-from __future__ import annotations
-
-from typing import Any
-
-from dbt.adapters.duckdb.plugins import BasePlugin
-
-from .duckdb_functions import load_macros, register
-from .options import MODEL_OPTIONS, check_model_options
-
-OPTIONS = {"model", "prefix", "names", "positive_label", "macros", *MODEL_OPTIONS}
-
-
-class Plugin(BasePlugin):
-    def initialize(self, plugin_config: dict[str, Any]) -> None:
-        unknown = set(plugin_config) - OPTIONS
-        if unknown:
-            raise ValueError(
-                f"sentiment_udf.dbt_plugin: unknown config {sorted(unknown)}; "
-                f"known: {sorted(OPTIONS)}"
-            )
-        check_model_options(
-            {k: v for k, v in plugin_config.items() if k in MODEL_OPTIONS},
-            "sentiment_udf.dbt_plugin config",
-        )
-        self.options = dict(plugin_config)
-
-    def configure_connection(self, conn: Any) -> None:
-        register(conn, **self.options)
-
-    def configure_cursor(self, cursor: Any) -> None:
-        if self.options.get("macros"):  # TEMP macros belong to one connection: add to each cursor
-            load_macros(cursor)
+__all__ = ["Plugin"]

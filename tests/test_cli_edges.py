@@ -13,7 +13,7 @@ import time
 import duckdb
 import pytest
 
-from sentiment_udf.shell import statement_complete
+from sentiment_udf.cli.shell import statement_complete
 from tests.cli_helpers import assert_one_line_error, cli, script
 
 

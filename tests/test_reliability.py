@@ -497,7 +497,7 @@ def test_names_that_try_to_inject_sql_are_taken_literally(tiny, tmp_path):
 def test_the_package_never_unpickles_or_evaluates_model_files():
     import re
 
-    source = "\n".join(p.read_text() for p in (ROOT / "sentiment_udf").glob("*.py"))
+    source = "\n".join(p.read_text() for p in (ROOT / "sentiment_udf").rglob("*.py"))
     for forbidden in (
         r"\bimport pickle",
         r"pickle\.load",

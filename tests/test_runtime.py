@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from sentiment_udf import ModelError, SentimentModel, load_model
-from sentiment_udf.batching import pad, plan_batches
-from sentiment_udf.encoding import join_title
+from sentiment_udf.runtime.batching import pad, plan_batches
+from sentiment_udf.runtime.encoding import join_title
 from tests.tiny_model import EMBEDDED, build_tiny_model
 
 
@@ -172,7 +172,24 @@ def test_runtime_does_not_import_duckdb(tiny_model):
     import subprocess
 
     code = (
-        "import sys, sentiment_udf.runtime as r; "
+        "import sys, sentiment_udf.runtime.model as r; "
         f"r.SentimentModel({str(tiny_model)!r}); assert 'duckdb' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_the_layers_import_only_downwards():
+    """runtime/ knows no engine or CLI; engines/ know no CLI (the folders are the layers)."""
+    import re
+    from pathlib import Path
+
+    package = Path(__file__).resolve().parents[1] / "sentiment_udf"
+    forbidden = {
+        "runtime": ("engines", "cli", "analysis"),
+        "engines": ("cli",),
+        "analysis": ("engines", "cli"),
+    }
+    for layer, above in forbidden.items():
+        for module in (package / layer).glob("*.py"):
+            imports = re.findall(r"from \.\.(\w+)", module.read_text())
+            assert not set(imports) & set(above), (module.name, imports)

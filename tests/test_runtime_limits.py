@@ -15,7 +15,7 @@ import pytest
 
 import sentiment_udf
 from sentiment_udf import SentimentModel, load_model
-from sentiment_udf.encoding import BLOCK_CHARS, MAX_CHARS_PER_TOKEN
+from sentiment_udf.runtime.encoding import BLOCK_CHARS, MAX_CHARS_PER_TOKEN
 
 # --- 1. fork ------------------------------------------------------------------------------------
 

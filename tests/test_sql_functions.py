@@ -10,7 +10,7 @@ import pytest
 
 import sentiment_udf
 from sentiment_udf import ModelError, load_model
-from sentiment_udf.encoding import join_title
+from sentiment_udf.runtime.encoding import join_title
 from tests.tiny_model import build_tiny_model
 
 WORDS = ["good", "bad", "great", "awful", "fine", "broken", "love", "hate", "cheap", "solid"]

@@ -137,6 +137,6 @@ def test_macros_load_plainly_from_the_file_and_from_the_cli(tiny_model):
 
 
 def test_packaged_macros_are_the_sql_folder():
-    from sentiment_udf.duckdb_functions import MACROS_FILE
+    from sentiment_udf.engines.duckdb_functions import MACROS_FILE
 
     assert MACROS_FILE.read_text() == (SQL_DIR / "macros.sql").read_text()

@@ -11,7 +11,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from sentiment_udf.model_files import EMBEDDED_MODEL_NAME, EMBEDDED_MODELS_DIR
+from sentiment_udf.runtime.model_files import EMBEDDED_MODEL_NAME, EMBEDDED_MODELS_DIR
 
 EMBEDDED = EMBEDDED_MODELS_DIR / EMBEDDED_MODEL_NAME
 

@@ -8,7 +8,8 @@ import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .errors import ModelError
+from ..errors import ModelError
+from .model import SentimentModel
 from .model_files import (
     EMBEDDED_MODELS_DIR,
     MANIFEST_NAME,
@@ -18,7 +19,6 @@ from .model_files import (
     sha256,
     write_manifest,
 )
-from .runtime import SentimentModel
 
 SOURCE_NAME = "SOURCE.json"
 PULL_PATTERNS = ["*.json", "*.onnx", "*.md", "onnx/*.json", "onnx/*.onnx"]

@@ -14,7 +14,7 @@ import tempfile
 import warnings
 from pathlib import Path
 
-from .errors import ModelError
+from ..errors import ModelError
 
 
 def export_checkpoint(checkpoint: Path, out: Path, int8: bool = False) -> Path:

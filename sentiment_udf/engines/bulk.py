@@ -19,8 +19,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ..runtime.model import SentimentModel
 from .file_lock import exclusive_lock
-from .runtime import SentimentModel
 from .sql_names import (
     Source,
     SourceError,

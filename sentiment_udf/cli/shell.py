@@ -8,7 +8,7 @@ from typing import IO
 
 import duckdb
 
-from .catalog_guard import StoredCallError
+from ..engines.catalog_guard import StoredCallError
 from .sql_session import run, write
 
 PROMPT, CONTINUATION = "sentiment> ", "       ...> "

@@ -14,9 +14,9 @@ from typing import Literal
 import numpy as np
 import onnxruntime as ort
 
+from ..errors import ModelError
 from .batching import pad, plan_batches
 from .encoding import TextEncoder, is_whitespace, join_title
-from .errors import ModelError
 from .model_files import ModelFiles, locate, verify_manifest
 from .options import check_model_options
 

@@ -15,13 +15,13 @@ try:
 except ImportError:  # duckdb < 1.4
     from duckdb.typing import DOUBLE, VARCHAR, DuckDBPyType
 
+from ..runtime.model import SentimentModel
+from ..runtime.options import check_model_options
+from ..runtime.registry import load_model
 from .arrow_functions import FunctionSet, check_positive_label
-from .model_cache import load_model
-from .options import check_model_options
-from .runtime import SentimentModel
 
 FUNCTION_ROLES = ("classify_sentiment", "sentiment_score", "sentiment")
-MACROS_FILE = Path(__file__).parent / "sql" / "macros.sql"
+MACROS_FILE = Path(__file__).parents[1] / "sql" / "macros.sql"
 
 
 @dataclass(frozen=True)

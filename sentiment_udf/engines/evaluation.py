@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import duckdb
 
-from .runtime import SentimentModel
+from ..runtime.model import SentimentModel
 from .sql_names import Source, SourceError, check_columns, quote_identifier
 
 

@@ -20,9 +20,9 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .catalog_guard import check_new_calls, function_names, guarded, stored_calls
-from .duckdb_functions import register
-from .sql_names import SourceError
+from ..engines.catalog_guard import check_new_calls, function_names, guarded, stored_calls
+from ..engines.duckdb_functions import register
+from ..engines.sql_names import SourceError
 
 FORMATS = ("table", "csv", "json", "parquet")
 

@@ -13,10 +13,10 @@ from typing import Any
 import click
 import duckdb
 
-from . import __version__
-from .errors import ModelError
-from .model_cache import load_model
-from .sql_names import SourceError, file_source, table_source
+from .. import __version__
+from ..engines.sql_names import SourceError, file_source, table_source
+from ..errors import ModelError
+from ..runtime.registry import load_model
 
 USER_ERRORS = (ModelError, SourceError, duckdb.Error, ValueError, OSError)
 
@@ -231,7 +231,7 @@ def score(
     threads: int | None,
 ) -> None:
     """Bulk-score a table or file into a new table or a Parquet file, resumably."""
-    from . import bulk
+    from ..engines import bulk
     from .progress import Progress
 
     if (target_table is None) == (output is None):
@@ -298,7 +298,7 @@ def evaluate(
     threads: int | None,
 ) -> None:
     """Accuracy report (precision, recall, F1 per label) on labelled rows."""
-    from .evaluation import evaluate as run_evaluation
+    from ..engines.evaluation import evaluate as run_evaluation
 
     con, source = _open_source(db if table else None, table, input_file, True, glob)
     loaded = load_model(model, **_model_kwargs(max_length, threads))
@@ -331,7 +331,7 @@ models_dir_option = click.option(
 @user_errors
 def models_list(models_dir: Path | None) -> None:
     """The embedded model and the models in the local models folder."""
-    from .model_store import list_models
+    from ..runtime.model_store import list_models
 
     for name, path, kind in list_models(models_dir):
         click.echo(f"{name}\t{kind}\t{path}")
@@ -342,7 +342,7 @@ def models_list(models_dir: Path | None) -> None:
 @user_errors
 def models_info(model: str | None) -> None:
     """Labels, max length, size, checksums and provenance (JSON)."""
-    from .model_store import model_info
+    from ..runtime.model_store import model_info
 
     click.echo(json.dumps(model_info(model).to_dict(), indent=2))
 
@@ -352,7 +352,7 @@ def models_info(model: str | None) -> None:
 @user_errors
 def models_verify(model: str | None) -> None:
     """Load the model, check its files and score two probe reviews."""
-    from .model_store import verify_model
+    from ..runtime.model_store import verify_model
 
     click.echo(json.dumps(verify_model(model), indent=2))
 
@@ -364,7 +364,7 @@ def models_verify(model: str | None) -> None:
 @user_errors
 def models_pull(repo_id: str, revision: str | None, models_dir: Path | None) -> None:
     """Download a Hugging Face Hub repo's ONNX model, tokenizer and config (needs [hub])."""
-    from .model_store import pull
+    from ..runtime.model_store import pull
 
     click.echo(str(pull(repo_id, models_dir, revision)))
 
@@ -378,6 +378,6 @@ def models_pull(repo_id: str, revision: str | None, models_dir: Path | None) -> 
 @user_errors
 def models_export(checkpoint_dir: Path, out_dir: Path, int8: bool) -> None:
     """Export a Hugging Face PyTorch checkpoint to a model folder (needs [export])."""
-    from .model_store import export
+    from ..runtime.model_store import export
 
     click.echo(str(export(checkpoint_dir, out_dir, int8=int8)))

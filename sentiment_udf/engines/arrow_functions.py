@@ -11,8 +11,8 @@ from collections.abc import Callable
 import numpy as np
 import pyarrow as pa
 
-from .errors import ModelError
-from .runtime import SentimentModel
+from ..errors import ModelError
+from ..runtime.model import SentimentModel
 
 ArrowFunction = Callable[..., pa.Array]
 ModelSource = Callable[[], SentimentModel]

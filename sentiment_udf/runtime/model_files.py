@@ -8,10 +8,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import ModelError
+from ..errors import ModelError
 
 EMBEDDED_MODEL_NAME = "sentiment-en-reviews-v2"
-EMBEDDED_MODELS_DIR = Path(__file__).parent / "models"
+EMBEDDED_MODELS_DIR = Path(__file__).parents[1] / "models"
 MANIFEST_NAME = "MANIFEST.json"
 ONNX_PREFERENCE = ("model.onnx", "model_fp32.onnx")
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from tokenizers import Encoding, Tokenizer
 
-from .errors import ModelError
+from ..errors import ModelError
 
 # Characters first tried per kept token; re-tried 4x larger while the clip holds too few tokens.
 CHARS_PER_TOKEN_CLIP = 16

@@ -8,9 +8,9 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from .model import SentimentModel
 from .model_files import resolve_folder
 from .options import check_model_options
-from .runtime import SentimentModel
 
 _models: dict[tuple, SentimentModel] = {}
 _lock = threading.Lock()

@@ -1,0 +1,1 @@
+"""The SQL engines over the runtime: Arrow functions registered in DuckDB, Spark and dbt, the bulk `score` path, evaluation."""

@@ -1,0 +1,1 @@
+"""The model runtime: a tokenizer, an onnxruntime session and numpy; models described as data. Knows nothing of SQL engines."""
