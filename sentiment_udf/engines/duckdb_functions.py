@@ -11,16 +11,26 @@ from typing import Any
 import duckdb
 
 try:
-    from duckdb.sqltypes import DOUBLE, VARCHAR, DuckDBPyType
+    from duckdb.sqltypes import DOUBLE, INTEGER, VARCHAR, DuckDBPyType
 except ImportError:  # duckdb < 1.4
-    from duckdb.typing import DOUBLE, VARCHAR, DuckDBPyType
+    from duckdb.typing import DOUBLE, INTEGER, VARCHAR, DuckDBPyType
 
+from ..errors import ModelError
 from ..runtime.model import SentimentModel
+from ..runtime.model_files import EMBEDDED_ASPECT_MODEL_NAME, EMBEDDED_MODELS_DIR
 from ..runtime.options import check_model_options
 from ..runtime.registry import load_model
+from .analysis_functions import AnalysisFunctions
 from .arrow_functions import FunctionSet, check_positive_label
 
-FUNCTION_ROLES = ("classify_sentiment", "sentiment_score", "sentiment")
+FUNCTION_ROLES = (
+    "classify_sentiment",
+    "sentiment_score",
+    "sentiment",
+    "sentiment_sentences",
+    "sentiment_overall",
+    "sentiment_aspects",
+)
 MACROS_FILE = Path(__file__).parents[1] / "sql" / "macros.sql"
 
 
@@ -30,6 +40,7 @@ class Registration:
 
     model: SentimentModel
     functions: Mapping[str, str] = field(default_factory=dict)
+    aspect_model: SentimentModel | None = None
 
 
 def register(
@@ -40,11 +51,15 @@ def register(
     names: Mapping[str, str] | None = None,
     positive_label: str = "positive",
     macros: bool = False,
+    aspect_model: str | Path | SentimentModel | None = None,
     **model_options: Any,
 ) -> Registration:
-    """Register classify_sentiment, sentiment_score and sentiment on `con` (default: duckdb's own).
+    """Register the sentiment functions on `con` (default: duckdb's own connection).
 
-    Each takes `(text)` or `(title, text)`. `prefix` or `names` ({role: name}) rename them, so
+    classify_sentiment, sentiment_score, sentiment and sentiment_sentences take `(text)` or
+    `(title, text)`; sentiment_overall `(text [, neutral_band])`; sentiment_aspects
+    `(text, aspects VARCHAR[])`, scored by `aspect_model` (a pair classifier; default: the
+    embedded one). `prefix` or `names` ({role: name}) rename them, so
     several models can sit side by side. `model_options` go to SentimentModel (max_length,
     long_text, threads, onnx_file, token_budget). Registering a name again replaces it.
     `macros=True` also adds the TEMP macros of sql/macros.sql (sentiment_label, ...).
@@ -58,11 +73,19 @@ def register(
     chosen = {role: prefix + role for role in FUNCTION_ROLES}
     chosen.update(names or {})
     check_positive_label(loaded, positive_label)
+    aspects = load_aspect_model(aspect_model, model_options.get("threads"))
     functions = FunctionSet(lambda: loaded, positive_label)
+    analysis = AnalysisFunctions(lambda: loaded, lambda: aspects)
     udfs = {
         "classify_sentiment": (functions.label(chosen["classify_sentiment"]), VARCHAR),
         "sentiment_score": (functions.score(chosen["sentiment_score"]), DOUBLE),
         "sentiment": (functions.struct(chosen["sentiment"]), _struct_type()),
+        "sentiment_sentences": (
+            analysis.sentences(chosen["sentiment_sentences"]),
+            _sentences_type(),
+        ),
+        "sentiment_overall": (analysis.overall(chosen["sentiment_overall"]), VARCHAR),
+        "sentiment_aspects": (analysis.aspects(chosen["sentiment_aspects"]), _aspects_type()),
     }
     try:
         for role, (udf, return_type) in udfs.items():
@@ -76,7 +99,26 @@ def register(
         if chosen["sentiment_score"] != "sentiment_score" or chosen["sentiment"] != "sentiment":
             raise ValueError("macros=True needs the default function names (the macros call them)")
         load_macros(con)
-    return Registration(model=loaded, functions=chosen)
+    return Registration(model=loaded, functions=chosen, aspect_model=aspects)
+
+
+def load_aspect_model(
+    model: str | Path | SentimentModel | None, threads: int | None = None
+) -> SentimentModel:
+    """The pair classifier behind sentiment_aspects (None: the embedded aspect model)."""
+    loaded = load_model(
+        EMBEDDED_MODELS_DIR / EMBEDDED_ASPECT_MODEL_NAME if model is None else model,
+        threads=threads,
+    )
+    if loaded.files.input_pair is None:
+        raise ModelError(
+            f"{loaded.files.config}: aspect_model= needs a pair classifier (config.json "
+            '"input_pair": ["sentence", "aspect"]); this model takes one text'
+        )
+    for label in ("negative", "positive"):
+        if label not in loaded.labels:
+            raise ModelError(f"{loaded.files.config}: an aspect model needs a {label!r} label")
+    return loaded
 
 
 def load_macros(con: duckdb.DuckDBPyConnection) -> None:
@@ -89,6 +131,35 @@ def _create(con: duckdb.DuckDBPyConnection, name: str, udf: Any, return_type: An
         con.remove_function(name)
     con.create_function(
         name, udf, None, return_type, type="arrow", null_handling="special", side_effects=False
+    )
+
+
+def _sentences_type() -> DuckDBPyType:
+    return duckdb.list_type(
+        duckdb.struct_type(
+            {
+                "position": INTEGER,
+                "length": INTEGER,
+                "sentence": VARCHAR,
+                "label": VARCHAR,
+                "score": DOUBLE,
+            }
+        )
+    )
+
+
+def _aspects_type() -> DuckDBPyType:
+    span = duckdb.struct_type({"position": INTEGER, "length": INTEGER})
+    return duckdb.list_type(
+        duckdb.struct_type(
+            {
+                "aspect": VARCHAR,
+                "label": VARCHAR,
+                "score": DOUBLE,
+                "mentions": INTEGER,
+                "evidence": duckdb.list_type(span),
+            }
+        )
     )
 
 

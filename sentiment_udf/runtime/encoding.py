@@ -84,6 +84,40 @@ class TextEncoder:
                 return full[:start], full[start + len(plain) :]
         return [], []
 
+    def _pair_template(self) -> tuple[list[int], list[int], list[int]]:
+        """The ids the post-processor puts before, between and after a pair of texts
+        (`[CLS] a [SEP] b [SEP]` for BERT)."""
+        first = self.tokenizer.encode("good", add_special_tokens=False).ids
+        second = self.tokenizer.encode("bad", add_special_tokens=False).ids
+        full = self.tokenizer.encode("good", "bad").ids
+        for a in range(len(full)):
+            if full[a : a + len(first)] == first:
+                for b in range(a + len(first), len(full)):
+                    if full[b : b + len(second)] == second:
+                        return full[:a], full[a + len(first) : b], full[b + len(second) :]
+        raise ModelError("the tokenizer has no template for a pair of texts")
+
+    def pairs(
+        self, firsts: Sequence[str], seconds: Sequence[str]
+    ) -> tuple[list[list[int]], list[int]]:
+        """Token ids of each pair, `[CLS] first [SEP] second [SEP]` within max_length, cutting the
+        first text (never the second, unless it alone is too long); and where each second
+        segment starts (its token type is 1)."""
+        before, between, after = self._pair_template()
+        specials = len(before) + len(between) + len(after)
+        seconds_ids = [
+            e.ids for e in self.tokenizer.encode_batch(list(seconds), add_special_tokens=False)
+        ]
+        room = [max(self.max_length - specials - len(s), 1) for s in seconds_ids]
+        firsts_ids = self._head_ids(firsts, max(room))
+        sequences, starts = [], []
+        for first, second, space in zip(firsts_ids, seconds_ids, room):
+            second = second[: self.max_length - specials - 1]
+            head = before + first[:space] + between
+            sequences.append(head + second + after)
+            starts.append(len(head))
+        return sequences, starts
+
     def is_blank(self, text: str | None) -> bool:
         """The one rule for blank: no token after normalisation (None, whitespace, control
         characters only, ...). Texts with a letter or digit are not tokenized to decide."""
@@ -108,33 +142,29 @@ class TextEncoder:
 
     def truncated(self, texts: Sequence[str]) -> list[list[int]]:
         """Token ids of each text, cut to max_length tokens including the special tokens."""
-        limit = self.body_length * CHARS_PER_TOKEN_CLIP
+        return [self._wrap(ids) for ids in self._head_ids(texts, self.body_length)]
+
+    def _head_ids(self, texts: Sequence[str], body: int) -> list[list[int]]:
+        """The first `body` token ids of each text (no special tokens), tokenizing only a clip of
+        each text's head, a group of texts at a time."""
+        limit = body * CHARS_PER_TOKEN_CLIP
         out: list[list[int]] = []
         for start in range(0, len(texts), ENCODE_GROUP):
             group = texts[start : start + ENCODE_GROUP]
             clipped = [clip(text, limit) for text in group]
             encodings = self.tokenizer.encode_batch(clipped, add_special_tokens=False)
             for text, cut, encoding in zip(group, clipped, encodings):
-                if len(cut) < len(text) and not self._fixes_kept_tokens(encoding):
-                    encoding = self._encode_growing(text, limit * 4)
-                out.append(self._wrap(encoding.ids[: self.body_length]))
+                if len(cut) < len(text) and not _fixes_kept_tokens(encoding, body):
+                    encoding = self._encode_growing(text, limit * 4, body)
+                out.append(encoding.ids[:body])
         return out
 
-    def _fixes_kept_tokens(self, encoding: Encoding) -> bool:
-        """Whether a clipped text's encoding holds the whole text's first body_length tokens: it
-        has more than that, and the last one kept is not part of the word the clip may have cut."""
-        if len(encoding.ids) <= self.body_length:
-            return False
-        words = encoding.word_ids
-        kept = words[self.body_length - 1]
-        return kept is None or kept != words[-1]
-
-    def _encode_growing(self, text: str, limit: int) -> Encoding:
-        cap = self.body_length * MAX_CHARS_PER_TOKEN
+    def _encode_growing(self, text: str, limit: int, body: int) -> Encoding:
+        cap = body * MAX_CHARS_PER_TOKEN
         while True:
             cut = clip(text, min(limit, cap))
             encoding = self._encode(cut)
-            if len(cut) == len(text) or limit >= cap or self._fixes_kept_tokens(encoding):
+            if len(cut) == len(text) or limit >= cap or _fixes_kept_tokens(encoding, body):
                 return encoding
             limit *= 4
 
@@ -153,11 +183,44 @@ class TextEncoder:
                 )
         return out
 
+    def window_spans(self, text: str) -> list[tuple[int, int]]:
+        """Character ranges (start, end) of `text` that hold at most body_length tokens each,
+        consecutive, cut between words where a word allows: the whole text when it fits."""
+        if len(self._head_ids([text], self.body_length + 1)[0]) <= self.body_length:
+            return [(0, len(text))]
+        tokens: list[tuple[int, int, tuple[int, int | None]]] = []  # start, end, word
+        base = 0
+        for number, block in enumerate(blocks(text, BLOCK_CHARS)):
+            encoding = self._encode(block)
+            for (start, end), word in zip(encoding.offsets, encoding.word_ids):
+                tokens.append((base + start, base + end, (number, word)))
+            base += len(block)
+        spans, first = [], 0
+        while first < len(tokens):
+            cut = min(first + self.body_length, len(tokens))
+            if cut < len(tokens):
+                while cut > first + 1 and tokens[cut][2] == tokens[cut - 1][2]:
+                    cut -= 1  # do not split a word across windows
+            end = tokens[cut][0] if cut < len(tokens) else len(text)
+            spans.append((0 if not spans else tokens[first][0], end))
+            first = cut
+        return [(a, a + len(text[a:b].rstrip())) for a, b in spans if text[a:b].strip()]
+
     def _ids_by_block(self, text: str) -> list[int]:
         ids: list[int] = []
         for block in blocks(text, BLOCK_CHARS):
             ids += self._encode(block).ids
         return ids
+
+
+def _fixes_kept_tokens(encoding: Encoding, body: int) -> bool:
+    """Whether a clipped text's encoding holds the whole text's first `body` tokens: it has more
+    than that, and the last one kept is not part of the word the clip may have cut."""
+    if len(encoding.ids) <= body:
+        return False
+    words = encoding.word_ids
+    kept = words[body - 1]
+    return kept is None or kept != words[-1]
 
 
 def clip(text: str, limit: int) -> str:

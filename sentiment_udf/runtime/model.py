@@ -126,6 +126,31 @@ class SentimentModel:
             out[rows_of[index]] = p
         return out
 
+    def predict_proba_pairs(
+        self, firsts: Sequence[str | None], seconds: Sequence[str | None]
+    ) -> np.ndarray:
+        """Probabilities of a pair classifier (config.json "input_pair", e.g. sentence and
+        aspect), shape (len(firsts), len(labels)); a NaN row where either text is blank."""
+        if self.files.input_pair is None:
+            raise ModelError(
+                f'{self.files.config}: not a pair classifier (no "input_pair" in config.json)'
+            )
+        firsts, seconds = _checked_texts(firsts), _checked_texts(seconds)
+        out = np.full((len(firsts), len(self.labels)), np.nan)
+        unique: dict[tuple[str, str], list[int]] = {}
+        for row, pair in enumerate(zip(firsts, seconds)):
+            if not (self.encoder.is_blank(pair[0]) or self.encoder.is_blank(pair[1])):
+                unique.setdefault(pair, []).append(row)
+        if unique:
+            distinct = list(unique)
+            sequences, starts = self.encoder.pairs(
+                [p[0] for p in distinct], [p[1] for p in distinct]
+            )
+            probs = self._score(sequences, starts)
+            for rows, p in zip(unique.values(), probs):
+                out[rows] = p
+        return out
+
     def predict(self, texts: Sequence[str | None]) -> list[str | None]:
         """The most probable label of each text (None for None or blank text)."""
         return self.labels_of(self.predict_proba(texts))
@@ -135,8 +160,11 @@ class SentimentModel:
         best = np.argmax(np.nan_to_num(probs, nan=-1.0), axis=1)
         return [None if np.isnan(p[0]) else self.labels[i] for p, i in zip(probs, best)]
 
-    def _score(self, sequences: list[list[int]]) -> np.ndarray:
-        """Run the batches on the model's `threads` workers, shared by every caller."""
+    def _score(
+        self, sequences: list[list[int]], second_starts: list[int] | None = None
+    ) -> np.ndarray:
+        """Run the batches on the model's `threads` workers, shared by every caller.
+        `second_starts`: for pairs, where each sequence's second segment (token type 1) starts."""
         probs = np.empty((len(sequences), len(self.labels)))
         lengths = [len(s) for s in sequences]
         batches = plan_batches(lengths, self.token_budget, self.max_batch_rows)
@@ -148,7 +176,8 @@ class SentimentModel:
 
         def run_share(share: list[np.ndarray]) -> None:
             for batch in share:
-                probs[batch] = self._run([sequences[i] for i in batch])
+                starts = None if second_starts is None else [second_starts[i] for i in batch]
+                probs[batch] = self._run([sequences[i] for i in batch], starts)
 
         for _ in self._pool().map(run_share, shares):
             pass
@@ -176,12 +205,19 @@ class SentimentModel:
         np.add.at(totals, owner, window_probs * weights[:, None])
         return totals / np.bincount(owner, weights=weights)[:, None]
 
-    def _run(self, sequences: list[list[int]]) -> np.ndarray:
-        return _softmax(self._logits(sequences).astype(np.float64))
+    def _run(
+        self, sequences: list[list[int]], second_starts: list[int] | None = None
+    ) -> np.ndarray:
+        return _softmax(self._logits(sequences, second_starts).astype(np.float64))
 
-    def _logits(self, sequences: list[list[int]]) -> np.ndarray:
+    def _logits(
+        self, sequences: list[list[int]], second_starts: list[int] | None = None
+    ) -> np.ndarray:
         ids, mask = pad(sequences)
-        feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+        types = np.zeros_like(ids)
+        if second_starts is not None:
+            types = (np.arange(ids.shape[1])[None, :] >= np.array(second_starts)[:, None]) * mask
+        feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types.astype(np.int64)}
         (logits,) = self.session.run([self._output], {n: feed[n] for n in self._inputs})
         return logits
 

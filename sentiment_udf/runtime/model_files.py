@@ -11,6 +11,7 @@ from pathlib import Path
 from ..errors import ModelError
 
 EMBEDDED_MODEL_NAME = "sentiment-en-reviews-v2"
+EMBEDDED_ASPECT_MODEL_NAME = "sentiment-en-aspects-v1"
 EMBEDDED_MODELS_DIR = Path(__file__).parents[1] / "models"
 MANIFEST_NAME = "MANIFEST.json"
 ONNX_PREFERENCE = ("model.onnx", "model_fp32.onnx")
@@ -27,6 +28,7 @@ class ModelFiles:
     config: Path
     labels: tuple[str, ...]
     max_positions: int | None
+    input_pair: tuple[str, str] | None = None  # e.g. ("sentence", "aspect"): a pair classifier
 
 
 def models_dir() -> Path:
@@ -77,6 +79,7 @@ def locate(model: str | Path | None = None, onnx_file: str | None = None) -> Mod
         config=config,
         labels=_labels(settings, config),
         max_positions=settings.get("max_position_embeddings"),
+        input_pair=_input_pair(settings, config),
     )
 
 
@@ -129,6 +132,18 @@ def _labels(settings: dict, config: Path) -> tuple[str, ...]:
     if len(set(labels)) != len(labels):
         raise ModelError(f"{config}: 'id2label' repeats a label: {labels}")
     return labels
+
+
+def _input_pair(settings: dict, config: Path) -> tuple[str, str] | None:
+    """config.json's "input_pair": the names of the two texts a pair classifier takes."""
+    pair = settings.get("input_pair")
+    if pair is None:
+        return None
+    if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(n, str) for n in pair)):
+        raise ModelError(
+            f'{config}: \'input_pair\' must name the two inputs, e.g. ["sentence", "aspect"]'
+        )
+    return (pair[0], pair[1])
 
 
 def sha256(path: Path) -> str:

@@ -1,0 +1,136 @@
+"""Sentences of a review with their positions, scored one by one by the model.
+
+Splitting: sentencex (measured best on review text: BENCHMARKS.md), plus two rules reviews need:
+a fragment without letters ("2.", "*", "!!!") joins the sentence after it, and "!" followed by a
+space starts a new sentence even before a lower-case word ("great!!! would buy again").
+A sentence longer than the model's maximum becomes several windows of at most that many tokens.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+from sentencex import get_sentence_boundaries
+
+from ..runtime.model import SentimentModel
+
+LETTER = re.compile(r"[^\W\d_]")
+AFTER_EXCLAMATION = re.compile(r"(?<=!)\s+(?=\w)")
+
+
+@dataclass(frozen=True)
+class Span:
+    """Characters start..end (0-based, end exclusive, in code points) of a text."""
+
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class ScoredSentence:
+    position: int  # 1-based, in characters: substring(text, position, length) = sentence
+    length: int
+    sentence: str
+    label: str | None
+    score: float | None  # P(positive) (of the last label for models without one)
+
+
+def split_sentences(text: str) -> list[Span]:
+    """The sentences of `text` in order, whitespace trimmed, none empty."""
+    spans = []
+    cursor = 0
+    for boundary in get_sentence_boundaries("en", text):
+        start, end = boundary["start_index"], boundary["end_index"]
+        if text[start:end] != boundary["text"]:  # offsets not in code points: find the text
+            start = text.find(boundary["text"], cursor)
+            end = start + len(boundary["text"])
+            if start < 0:
+                continue
+        cursor = end
+        spans += _split_after_exclamations(text, start, end)
+    return _join_fragments(text, [s for s in (_trim(text, s) for s in spans) if s])
+
+
+def _split_after_exclamations(text: str, start: int, end: int) -> list[Span]:
+    cuts = [m.end() for m in AFTER_EXCLAMATION.finditer(text, start, end)]
+    edges = [start, *cuts, end]
+    return [Span(a, b) for a, b in zip(edges, edges[1:])]
+
+
+def _trim(text: str, span: Span) -> Span | None:
+    piece = text[span.start : span.end]
+    stripped = piece.strip()
+    if not stripped:
+        return None
+    start = span.start + (len(piece) - len(piece.lstrip()))
+    return Span(start, start + len(stripped))
+
+
+def _join_fragments(text: str, spans: list[Span]) -> list[Span]:
+    """A span without letters joins the next one (the previous one when it is the last)."""
+    out: list[Span] = []
+    pending: Span | None = None
+    for span in spans:
+        if pending is not None:
+            span, pending = Span(pending.start, span.end), None
+        if not LETTER.search(text[span.start : span.end]):
+            pending = span
+            continue
+        out.append(span)
+    if pending is not None:
+        if out:
+            out[-1] = Span(out[-1].start, pending.end)
+        else:
+            out.append(pending)
+    return out
+
+
+def sentence_spans(model: SentimentModel, text: str) -> list[Span]:
+    """The sentences of `text`, each cut into windows of at most the model's max_length tokens."""
+    out: list[Span] = []
+    for span in split_sentences(text):
+        for start, end in model.encoder.window_spans(text[span.start : span.end]):
+            out.append(Span(span.start + start, span.start + end))
+    return out
+
+
+def score_sentences(
+    model: SentimentModel, texts: list[str | None]
+) -> list[list[ScoredSentence] | None]:
+    """Each text's sentences with their labels and scores (None for a NULL or blank text). All
+    sentences of all texts go through the model in one call (identical sentences once)."""
+    spans_of: list[list[Span] | None] = [
+        None if model.encoder.is_blank(text) else sentence_spans(model, text) for text in texts
+    ]
+    pieces = [
+        text[s.start : s.end]
+        for text, spans in zip(texts, spans_of)
+        if spans is not None
+        for s in spans
+    ]
+    probs = model.predict_proba(pieces) if pieces else np.empty((0, len(model.labels)))
+    labels = model.labels_of(probs)
+    positive = model.labels.index("positive") if "positive" in model.labels else -1
+    out: list[list[ScoredSentence] | None] = []
+    index = 0
+    for spans in spans_of:
+        if spans is None:
+            out.append(None)
+            continue
+        row = []
+        for span in spans:
+            p = probs[index]
+            row.append(
+                ScoredSentence(
+                    position=span.start + 1,
+                    length=span.end - span.start,
+                    sentence=pieces[index],
+                    label=labels[index],
+                    score=None if np.isnan(p[0]) else float(p[positive]),
+                )
+            )
+            index += 1
+        out.append(row or None)
+    return out

@@ -1,0 +1,107 @@
+"""sentiment_sentences, sentiment_overall and sentiment_aspects on Arrow arrays, engine-neutral:
+DuckDB and Spark register these beside the three scoring functions."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pyarrow as pa
+
+from ..analysis.aspects import DEFAULT_CONTEXT, score_aspects
+from ..analysis.overall import DEFAULT_NEUTRAL_BAND, overall_label
+from ..analysis.sentences import score_sentences
+from .arrow_functions import ArrowFunction, ModelSource, model_inputs, sql_type_name
+
+SPAN_FIELDS = [("position", pa.int32()), ("length", pa.int32())]
+SENTENCES_TYPE = pa.list_(
+    pa.struct(
+        [*SPAN_FIELDS, ("sentence", pa.string()), ("label", pa.string()), ("score", pa.float64())]
+    )
+)
+ASPECTS_TYPE = pa.list_(
+    pa.struct(
+        [
+            ("aspect", pa.string()),
+            ("label", pa.string()),
+            ("score", pa.float64()),
+            ("mentions", pa.int32()),
+            ("evidence", pa.list_(pa.struct(SPAN_FIELDS))),
+        ]
+    )
+)
+
+
+class AnalysisFunctions:
+    """Builds the sentence, overall and aspect functions over `model()` (the review model) and
+    `aspect_model()` (a pair classifier), both called per vector like FunctionSet's."""
+
+    def __init__(
+        self,
+        model: ModelSource,
+        aspect_model: ModelSource,
+        cast_hint: str = "cast it with ::VARCHAR",
+    ) -> None:
+        self.model, self.aspect_model, self.cast_hint = model, aspect_model, cast_hint
+
+    def sentences(self, name: str) -> ArrowFunction:
+        def sentiment_sentences(*args: pa.Array) -> pa.Array:
+            model = self.model()
+            scored = score_sentences(model, model_inputs(model, args, name, self.cast_hint))
+            rows = [None if s is None else [vars(x) for x in s] for s in scored]
+            return pa.array(rows, type=SENTENCES_TYPE)
+
+        return sentiment_sentences
+
+    def overall(self, name: str) -> ArrowFunction:
+        def sentiment_overall(*args: pa.Array) -> pa.Array:
+            if len(args) not in (1, 2):
+                raise TypeError(f"{name}() takes (text) or (text, neutral_band)")
+            model = self.model()
+            texts = model_inputs(model, args[:1], name, self.cast_hint)
+            bands = [DEFAULT_NEUTRAL_BAND] * len(texts) if len(args) == 1 else _bands(args[1], name)
+            scored = score_sentences(model, texts)
+            return pa.array(
+                [overall_label(s, band) for s, band in zip(scored, bands)], type=pa.string()
+            )
+
+        return sentiment_overall
+
+    def aspects(self, name: str, context: str = DEFAULT_CONTEXT) -> ArrowFunction:
+        def sentiment_aspects(*args: pa.Array) -> pa.Array:
+            if len(args) != 2:
+                raise TypeError(
+                    f"{name}() takes (text, aspects VARCHAR[]), not {len(args)} arguments"
+                )
+            texts = model_inputs(self.model(), args[:1], name, self.cast_hint)
+            if not (pa.types.is_list(args[1].type) or pa.types.is_large_list(args[1].type)):
+                raise TypeError(
+                    f"{name}(): argument 2 is {sql_type_name(args[1].type)}, not a list of "
+                    "aspects; write ['battery', 'screen|display']"
+                )
+            scored = score_aspects(self.aspect_model(), texts, args[1].to_pylist(), context)
+            rows = [
+                None
+                if results is None
+                else [
+                    {
+                        **vars(r),
+                        "evidence": [{"position": p, "length": n} for p, n in r.evidence],
+                    }
+                    for r in results
+                ]
+                for results in scored
+            ]
+            return pa.array(rows, type=ASPECTS_TYPE)
+
+        return sentiment_aspects
+
+
+def _bands(array: pa.Array, name: str) -> list[float]:
+    bands = []
+    for value in array.to_pylist():
+        if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
+            value = None
+        if value is None or not 0 <= value < 0.5:
+            raise ValueError(f"{name}(): neutral_band must be a number in [0, 0.5), not {value!r}")
+        bands.append(float(value))
+    return bands
