@@ -15,11 +15,9 @@ try:
 except ImportError:  # duckdb < 1.4
     from duckdb.typing import DOUBLE, INTEGER, VARCHAR, DuckDBPyType
 
-from ..errors import ModelError
 from ..runtime.model import SentimentModel
-from ..runtime.model_files import EMBEDDED_ASPECT_MODEL_NAME, EMBEDDED_MODELS_DIR
 from ..runtime.options import check_model_options
-from ..runtime.registry import load_model
+from ..runtime.registry import load_aspect_model, load_model
 from .analysis_functions import AnalysisFunctions
 from .arrow_functions import FunctionSet, check_positive_label
 
@@ -100,25 +98,6 @@ def register(
             raise ValueError("macros=True needs the default function names (the macros call them)")
         load_macros(con)
     return Registration(model=loaded, functions=chosen, aspect_model=aspects)
-
-
-def load_aspect_model(
-    model: str | Path | SentimentModel | None, threads: int | None = None
-) -> SentimentModel:
-    """The pair classifier behind sentiment_aspects (None: the embedded aspect model)."""
-    loaded = load_model(
-        EMBEDDED_MODELS_DIR / EMBEDDED_ASPECT_MODEL_NAME if model is None else model,
-        threads=threads,
-    )
-    if loaded.files.input_pair is None:
-        raise ModelError(
-            f"{loaded.files.config}: aspect_model= needs a pair classifier (config.json "
-            '"input_pair": ["sentence", "aspect"]); this model takes one text'
-        )
-    for label in ("negative", "positive"):
-        if label not in loaded.labels:
-            raise ModelError(f"{loaded.files.config}: an aspect model needs a {label!r} label")
-    return loaded
 
 
 def load_macros(con: duckdb.DuckDBPyConnection) -> None:

@@ -16,10 +16,16 @@ from typing import Any
 
 from ..errors import ModelError
 from ..runtime.options import check_model_options
-from ..runtime.registry import load_model
+from ..runtime.registry import load_aspect_model, load_model
+from .analysis_functions import AnalysisFunctions
 from .arrow_functions import FunctionSet, check_positive_label
 
 STRUCT_TYPE = "struct<label:string,score:double,probabilities:map<string,double>>"
+SENTENCES_TYPE = "array<struct<position:int,length:int,sentence:string,label:string,score:double>>"
+ASPECTS_TYPE = (
+    "array<struct<aspect:string,label:string,score:double,mentions:int,"
+    "evidence:array<struct<position:int,length:int>>>>"
+)
 
 
 def register_spark(
@@ -28,9 +34,10 @@ def register_spark(
     *,
     prefix: str = "",
     positive_label: str = "positive",
+    aspect_model: str | Path | None = None,
     **model_options: Any,
 ) -> dict[str, str]:
-    """Register the three functions (text) or (title, text) on `spark`; returns their names."""
+    """Register the sentiment functions on `spark` as in DuckDB; returns their names by role."""
     try:
         from pyspark.sql.functions import arrow_udf
     except ImportError:
@@ -41,16 +48,27 @@ def register_spark(
     model_ref = None if model is None else str(model)
     loaded = load_model(model_ref, **model_options)  # fail here, on the driver, not in a task
     check_positive_label(loaded, positive_label)
+    aspect_ref = None if aspect_model is None else str(aspect_model)
+    threads = model_options.get("threads")
+    load_aspect_model(aspect_ref, threads)  # fail on the driver too
 
     def worker_model():  # runs in the Python worker: its own process-wide model
         return load_model(model_ref, **model_options)
 
-    functions = FunctionSet(worker_model, positive_label, cast_hint="cast it to STRING")
+    def worker_aspect_model():
+        return load_aspect_model(aspect_ref, threads)
+
+    hint = "cast it to STRING"
+    functions = FunctionSet(worker_model, positive_label, cast_hint=hint)
+    analysis = AnalysisFunctions(worker_model, worker_aspect_model, cast_hint=hint)
     names = {}
     for build, role, spark_type in (
         (functions.label, "classify_sentiment", "string"),
         (functions.score, "sentiment_score", "double"),
         (functions.struct, "sentiment", STRUCT_TYPE),
+        (analysis.sentences, "sentiment_sentences", SENTENCES_TYPE),
+        (analysis.overall, "sentiment_overall", "string"),
+        (analysis.aspects, "sentiment_aspects", ASPECTS_TYPE),
     ):
         name = prefix + role
         spark.udf.register(name, arrow_udf(build(name), spark_type))

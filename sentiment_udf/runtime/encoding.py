@@ -26,6 +26,8 @@ WHITESPACE_LOOKAHEAD = 256
 ENCODE_GROUP = 64
 # Chunk mode tokenizes a long text in blocks of about this many characters.
 BLOCK_CHARS = 65_536
+# A code point is at most 4 UTF-8 bytes, and no tokenizer makes a token of less than a byte.
+MAX_TOKENS_PER_CHARACTER = 4
 WORD_CHARACTER = re.compile(r"\w")
 WHITESPACE = re.compile(r"\s")
 
@@ -186,6 +188,8 @@ class TextEncoder:
     def window_spans(self, text: str) -> list[tuple[int, int]]:
         """Character ranges (start, end) of `text` that hold at most body_length tokens each,
         consecutive, cut between words where a word allows: the whole text when it fits."""
+        if len(text) * MAX_TOKENS_PER_CHARACTER <= self.body_length:
+            return [(0, len(text))]  # too short to hold more tokens than fit: no need to look
         if len(self._head_ids([text], self.body_length + 1)[0]) <= self.body_length:
             return [(0, len(text))]
         tokens: list[tuple[int, int, tuple[int, int | None]]] = []  # start, end, word

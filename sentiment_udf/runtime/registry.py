@@ -8,8 +8,9 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from ..errors import ModelError
 from .model import SentimentModel
-from .model_files import resolve_folder
+from .model_files import EMBEDDED_ASPECT_MODEL_NAME, EMBEDDED_MODELS_DIR, resolve_folder
 from .options import check_model_options
 
 _models: dict[tuple, SentimentModel] = {}
@@ -26,6 +27,25 @@ def load_model(model: str | Path | SentimentModel | None = None, **options: Any)
         if key not in _models:
             _models[key] = SentimentModel(model, **options)
         return _models[key]
+
+
+def load_aspect_model(
+    model: str | Path | SentimentModel | None, threads: int | None = None
+) -> SentimentModel:
+    """The pair classifier behind sentiment_aspects (None: the embedded aspect model)."""
+    loaded = load_model(
+        EMBEDDED_MODELS_DIR / EMBEDDED_ASPECT_MODEL_NAME if model is None else model,
+        threads=threads,
+    )
+    if loaded.files.input_pair is None:
+        raise ModelError(
+            f"{loaded.files.config}: aspect_model= needs a pair classifier (config.json "
+            '"input_pair": ["sentence", "aspect"]); this model takes one text'
+        )
+    for label in ("negative", "positive"):
+        if label not in loaded.labels:
+            raise ModelError(f"{loaded.files.config}: an aspect model needs a {label!r} label")
+    return loaded
 
 
 def _after_fork_in_child() -> None:
