@@ -49,7 +49,7 @@ def test_dbt_build_scores_the_seed_and_incremental_adds_only_new_rows(project, t
 
     first = _dbt_build(project, db)
     assert first.returncode == 0, first.stdout[-3000:]
-    assert "ERROR=0" in first.stdout and "PASS=14" in first.stdout
+    assert "ERROR=0" in first.stdout and "PASS=18" in first.stdout
     con = duckdb.connect(str(db), read_only=True)
     scored = con.execute(
         "SELECT count(*), count(sentiment_label), avg((sentiment_label = "
@@ -60,7 +60,14 @@ def test_dbt_build_scores_the_seed_and_incremental_adds_only_new_rows(project, t
     before = dict(
         con.execute("SELECT review_id, scored_at FROM review_sentiment_incremental").fetchall()
     )
+    aspects = con.execute(
+        "SELECT count(*), count(DISTINCT review_id), count(*) FILTER (aspect_label <> 'unknown'), "
+        "count(*) FILTER (aspect_label = 'unknown' AND aspect_score IS NULL AND mentions = 0) "
+        "FROM review_aspects"
+    ).fetchall()[0]
     con.close()
+    assert aspects[0] == 6 * aspects[1] == 6 * (len(rows) - 40)  # every aspect of every review
+    assert aspects[2] > 0 and aspects[0] - aspects[2] == aspects[3]
 
     with seed.open("a", newline="", encoding="utf-8") as stream:
         csv.DictWriter(stream, fieldnames=list(rows[0])).writerows(held_back)

@@ -144,3 +144,40 @@ def test_model_prefix_and_non_text_arguments(spark, tiny_model):
     assert [got[i] for i in range(3)] == pytest.approx(list(expected), abs=1e-9)
     with pytest.raises(Exception, match="argument 1 is INTEGER, not text; cast it to STRING"):
         spark.sql("SELECT tiny_sentiment_score(id) FROM tiny_input").collect()
+
+
+def test_sentences_overall_and_aspects_match_duckdb(spark):
+    texts = [
+        "The screen is gorgeous. The batteries die within an hour!!! would not buy",
+        "Great value.",
+        None,
+        "  ",
+    ]
+    aspects = ["battery|charging", "screen", "price"]
+    frame = spark.createDataFrame(list(enumerate(texts)), "id int, t string")
+    frame.createOrReplaceTempView("analysis_input")
+    got = {
+        r["id"]: r
+        for r in spark.sql(
+            "SELECT id, sentiment_sentences(t) AS s, sentiment_overall(t) AS o, "
+            "sentiment_aspects(t, array('battery|charging', 'screen', 'price')) AS a "
+            "FROM analysis_input"
+        ).collect()
+    }
+    con = duckdb.connect()
+    sentiment_udf.register(con)
+    for i, text in enumerate(texts):
+        s, o, a = con.execute(
+            "SELECT sentiment_sentences(?), sentiment_overall(?), sentiment_aspects(?, ?)",
+            [text, text, text, aspects],
+        ).fetchall()[0]
+        row = got[i]
+        assert row["o"] == o
+        if s is None:
+            assert row["s"] is None and row["a"] is None
+            continue
+        assert [x.asDict() for x in row["s"]] == s  # the same runtime: equal, not close
+        spark_aspects = [
+            {**x.asDict(), "evidence": [e.asDict() for e in x["evidence"]]} for x in row["a"]
+        ]
+        assert spark_aspects == a

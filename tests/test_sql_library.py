@@ -45,6 +45,7 @@ def test_every_example_runs(con):
         "most_negative.sql",
         "over_time.sql",
         "summary_with_neutral_band.sql",
+        "top_complaints_by_aspect.sql",
     ]
     for path in EXAMPLES:
         results = _run_file(con, path)
@@ -140,3 +141,16 @@ def test_packaged_macros_are_the_sql_folder():
     from sentiment_udf.engines.duckdb_functions import MACROS_FILE
 
     assert MACROS_FILE.read_text() == (SQL_DIR / "macros.sql").read_text()
+
+
+def test_top_complaints_by_aspect(con):
+    (rows,) = _run_file(con, SQL_DIR / "examples" / "top_complaints_by_aspect.sql")
+    assert rows and all(r[1] > 0 and r[2] <= r[1] and -1 <= r[4] <= 1 for r in rows)
+    negatives = [r[2] for r in rows]
+    assert negatives == sorted(negatives, reverse=True)
+    story = {r[0]: r for r in rows}["story|plot|ending"]  # books and DVDs talk about the story
+    mentioned = con.sql(
+        "SELECT count(*) FROM reviews WHERE regexp_matches(review, "
+        "'(?i)\\b(story|stories|plot|plots|ending|endings)\\b')"
+    ).fetchall()[0][0]
+    assert story[1] == mentioned

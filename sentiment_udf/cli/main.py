@@ -209,6 +209,11 @@ def shell(
     show_default=True,
     help="Rows read, sorted and committed together.",
 )
+@click.option(
+    "--sentences",
+    is_flag=True,
+    help="One row per sentence (id, position, length, sentence, label, score) instead of per row.",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress display.")
 @model_options
 @user_errors
@@ -225,6 +230,7 @@ def score(
     replace: bool,
     resume: bool,
     batch_rows: int,
+    sentences: bool,
     quiet: bool,
     model: str | None,
     max_length: int,
@@ -240,6 +246,8 @@ def score(
         raise click.UsageError("--target-table needs --db")
     if replace and resume:
         raise click.UsageError("--replace and --resume exclude each other")
+    if sentences and title_column:
+        raise click.UsageError("--sentences splits the text alone: leave out --title-column")
     _check_output(output)
     con, source = _open_source(db, table, input_file, read_only=False, glob=glob)
     loaded = load_model(model, **_model_kwargs(max_length, threads))
@@ -257,6 +265,7 @@ def score(
         resume=resume,
         batch_rows=batch_rows,
         progress=progress,
+        sentences=sentences,
     )
     if progress:
         progress.finish()

@@ -45,6 +45,8 @@ class AnalysisFunctions:
 
     def sentences(self, name: str) -> ArrowFunction:
         def sentiment_sentences(*args: pa.Array) -> pa.Array:
+            if len(args) != 1:  # positions are in the text: a title would shift them
+                raise TypeError(f"{name}() takes (text), not {len(args)} arguments")
             model = self.model()
             scored = score_sentences(model, model_inputs(model, args, name, self.cast_hint))
             rows = [None if s is None else [vars(x) for x in s] for s in scored]
@@ -73,7 +75,10 @@ class AnalysisFunctions:
                     f"{name}() takes (text, aspects VARCHAR[]), not {len(args)} arguments"
                 )
             texts = model_inputs(self.model(), args[:1], name, self.cast_hint)
-            if not (pa.types.is_list(args[1].type) or pa.types.is_large_list(args[1].type)):
+            kind = args[1].type
+            if not (
+                pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_null(kind)
+            ):
                 raise TypeError(
                     f"{name}(): argument 2 is {sql_type_name(args[1].type)}, not a list of "
                     "aspects; write ['battery', 'screen|display']"

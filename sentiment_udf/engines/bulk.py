@@ -19,6 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ..analysis.sentences import score_sentences
 from ..runtime.model import SentimentModel
 from .file_lock import exclusive_lock
 from .sql_names import (
@@ -34,7 +35,14 @@ from .sql_names import (
 )
 
 DEFAULT_BATCH_ROWS = 8192
-OUTPUT_COLUMNS = ("label", "score")
+# What each mode writes after the id column: (name, DuckDB type, Arrow type).
+REVIEW_COLUMNS = (("label", "VARCHAR", pa.string()), ("score", "DOUBLE", pa.float64()))
+SENTENCE_COLUMNS = (
+    ("position", "INTEGER", pa.int32()),
+    ("length", "INTEGER", pa.int32()),
+    ("sentence", "VARCHAR", pa.string()),
+    *REVIEW_COLUMNS,
+)
 
 
 @dataclass(frozen=True)
@@ -59,6 +67,7 @@ def score(
     resume: bool = False,
     batch_rows: int = DEFAULT_BATCH_ROWS,
     progress: Callable[[int, int], None] | None = None,
+    sentences: bool = False,
 ) -> ScoreResult:
     """Score `source` into `target_table` (in `con`'s database) or a Parquet `output` file.
 
@@ -71,13 +80,15 @@ def score(
         raise ValueError("give exactly one of target_table= or output=")
     if replace and resume:
         raise ValueError("--replace and --resume exclude each other")
-    if id_column in OUTPUT_COLUMNS:
-        raise SourceError(f"id column {id_column!r} clashes with an output column {OUTPUT_COLUMNS}")
+    columns_out = SENTENCE_COLUMNS if sentences else REVIEW_COLUMNS
+    names_out = tuple(name for name, _, _ in columns_out)
+    if id_column in names_out:
+        raise SourceError(f"id column {id_column!r} clashes with an output column {names_out}")
     started = time.perf_counter()
     sink: _Sink = (
-        _TableSink(con, target_table, id_column)
+        _TableSink(con, target_table, id_column, columns_out)
         if target_table
-        else _ParquetSink(con, Path(output), id_column)
+        else _ParquetSink(con, Path(output), id_column, columns_out)
     )
     sink.check_source(source)  # first: a target that is the source is refused before all else
     columns = {
@@ -93,7 +104,8 @@ def score(
         total = con.execute(f"SELECT count(*) FROM ({query})", params).fetchall()[0][0]
         scored = 0
         for batch in _record_batches(con.sql(query, params=params), batch_rows):
-            sink.write(_scored_batch(model, batch, id_column))
+            build = _sentence_batch if sentences else _scored_batch
+            sink.write(build(model, batch, id_column))
             scored += batch.num_rows
             if progress:
                 progress(scored, total)
@@ -112,6 +124,26 @@ def _scored_batch(model: SentimentModel, batch: pa.RecordBatch, id_column: str) 
             id_column: batch.column(0),
             "label": pa.array(model.labels_of(probs), type=pa.string()),
             "score": pa.array(probs[:, score_index], type=pa.float64(), mask=np.isnan(probs[:, 0])),
+        }
+    )
+
+
+def _sentence_batch(model: SentimentModel, batch: pa.RecordBatch, id_column: str) -> pa.Table:
+    """One row per sentence: the id, position, length, sentence, label and score; a NULL or blank
+    review gets one row of NULLs, so that every id appears in the target."""
+    rows: dict[str, list] = {name: [] for name, _, _ in SENTENCE_COLUMNS}
+    ids = []
+    for row_id, scored in zip(
+        batch.column(0).to_pylist(), score_sentences(model, model.inputs(*_columns(batch)))
+    ):
+        for sentence in scored or [None]:
+            ids.append(row_id)
+            for name in rows:
+                rows[name].append(None if sentence is None else getattr(sentence, name))
+    return pa.table(
+        {
+            id_column: pa.array(ids, type=batch.schema.field(0).type),
+            **{name: pa.array(rows[name], type=t) for name, _, t in SENTENCE_COLUMNS},
         }
     )
 
@@ -154,6 +186,15 @@ def _pending_rows(
     return query, params
 
 
+def _check_resumed_columns(found: list[str], id_column: str, columns: tuple, target: str) -> None:
+    expected = [id_column, *(name for name, _, _ in columns)]
+    if list(found) != expected:
+        raise SourceError(
+            f"--resume: {target} has columns {', '.join(found)}, this run writes "
+            f"{', '.join(expected)} (with or without --sentences?); use --replace to start over"
+        )
+
+
 class _Sink:
     name: str
 
@@ -168,8 +209,8 @@ class _Sink:
 class _TableSink(_Sink):
     """Rows go into a new table, one transaction per batch."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, name: str, id_column: str):
-        self.con, self.name, self.id_column = con, name, id_column
+    def __init__(self, con: duckdb.DuckDBPyConnection, name: str, id_column: str, columns: tuple):
+        self.con, self.name, self.id_column, self.columns = con, name, id_column, columns
         self.writer = con.cursor()
         self.schema, self.table = split_table(con, name)
         self.sql = qualified(self.schema, self.table)
@@ -194,13 +235,19 @@ class _TableSink(_Sink):
                 "--resume to finish an interrupted run"
             )
         if exists and resume:
-            return self.con.execute(f"SELECT count(*) FROM {self.sql}").fetchall()[0][0]
+            names = [r[0] for r in self.con.execute(f"DESCRIBE {self.sql}").fetchall()]
+            _check_resumed_columns(names, self.id_column, self.columns, self.name)
+            ident = quote_identifier(self.id_column)
+            return self.con.execute(f"SELECT count(DISTINCT {ident}) FROM {self.sql}").fetchall()[
+                0
+            ][0]
         self.writer.begin()
         if exists:
             self.writer.execute(f"DROP TABLE {self.sql}")
+        key = " PRIMARY KEY" if self.columns == REVIEW_COLUMNS else ""  # sentences: many per id
+        rest = ", ".join(f"{name} {sql_type}" for name, sql_type, _ in self.columns)
         self.writer.execute(
-            f"CREATE TABLE {self.sql} ({quote_identifier(self.id_column)} {id_type} "
-            "PRIMARY KEY, label VARCHAR, score DOUBLE)"
+            f"CREATE TABLE {self.sql} ({quote_identifier(self.id_column)} {id_type}{key}, {rest})"
         )
         self.writer.commit()
         return 0
@@ -235,8 +282,10 @@ class _ParquetSink(_Sink):
     whether the run replaces the output (its rows are then not reused by --resume).
     """
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, output: Path, id_column: str):
-        self.con, self.name = con, str(output)
+    def __init__(
+        self, con: duckdb.DuckDBPyConnection, output: Path, id_column: str, columns: tuple
+    ):
+        self.con, self.name, self.columns = con, str(output), columns
         self.output = output.absolute()
         self.parts = self.output.with_name(self.output.name + ".parts")
         self.id_column = id_column
@@ -294,8 +343,17 @@ class _ParquetSink(_Sink):
             run_file.write_text(json.dumps({"replaces_output": replace}))
         replaces = json.loads(run_file.read_text()).get("replaces_output", False)
         self.reuse_output = resume and self.output.is_file() and not replaces
+        files = [str(f) for f in self._done_files()]
+        if not files:
+            return 0
+        _check_resumed_columns(
+            pq.read_schema(files[0]).names, self.id_column, self.columns, self.name
+        )
         self._check_id_type(id_type)
-        return sum(pq.ParquetFile(f).metadata.num_rows for f in self._done_files())
+        ident = quote_identifier(self.id_column)
+        return self.con.execute(
+            f"SELECT count(DISTINCT {ident}) FROM read_parquet(?)", [files]
+        ).fetchall()[0][0]
 
     def _check_id_type(self, id_type: str) -> None:
         """Refuse, before scoring, a resume whose earlier rows have ids of another type."""
@@ -330,7 +388,7 @@ class _ParquetSink(_Sink):
             pq.read_schema(files[0])
             if files
             else pa.schema(
-                [(self.id_column, pa.null()), ("label", pa.string()), ("score", pa.float64())]
+                [(self.id_column, pa.null()), *((name, t) for name, _, t in self.columns)]
             )
         )
         with pq.ParquetWriter(temporary, schema) as writer:

@@ -1,0 +1,255 @@
+"""sentiment_sentences, sentiment_overall and sentiment_aspects through SQL (issue 11): positions
+that SQL's substring() agrees with, NULLs, windows, aspects and their alternatives, plurals,
+unknowns and mixed mentions, the aspect model on the SemEval holdout, and `score --sentences`."""
+
+from __future__ import annotations
+
+import json
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import sentiment_udf
+from sentiment_udf import ModelError, load_model
+from sentiment_udf.analysis.aspects import aspect_pattern
+from tests.cli_helpers import assert_one_line_error, cli
+from tests.conftest import shared_file
+from tests.tiny_model import build_tiny_model
+
+SENTENCES = (
+    "SELECT x.position, x.length, x.sentence, x.label, x.score "
+    "FROM (SELECT unnest(sentiment_sentences(?)) AS x) ORDER BY x.position"
+)
+
+
+@pytest.fixture(scope="module")
+def aspect_con():
+    """The embedded review and aspect models (module-wide: loading them once)."""
+    con = duckdb.connect()
+    sentiment_udf.register(con)
+    yield con
+    con.close()
+
+
+# --- sentences ---------------------------------------------------------------------------------
+
+pieces = st.sampled_from(
+    [
+        "Great value.",
+        "great product!!! would buy again",
+        "Café 😀 was grea\u0300t.",
+        "这个产品非常好。",
+        "Mr. Jones sold it.\r\n",
+        "2. The lid leaks.",
+        "It broke...",
+        "e.g. the lid",
+        "👍🏽👍🏽",
+        " \t",
+        "5.5 inches!",
+        "\u202eRTL\u202c text?",
+    ]
+)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    parts=st.lists(pieces, min_size=1, max_size=8), glue=st.sampled_from([" ", "", "\n", "\r\n"])
+)
+def test_substring_of_each_position_is_the_sentence(con, parts, glue):
+    text = glue.join(parts)
+    con.register("t", pa.table({"text": [text]}))
+    sentences, by_sql = con.execute(
+        "SELECT s, list_transform(s, lambda x: substring(text, x.position, x.length)) "
+        "FROM (SELECT text, sentiment_sentences(text) AS s FROM t)"
+    ).fetchall()[0]
+    con.unregister("t")
+    if not text.strip():
+        assert sentences is None
+        return
+    rows = [(x["position"], x["length"], x["sentence"]) for x in sentences]
+    positions = [r[0] for r in rows]
+    assert positions == sorted(positions) and len(set(positions)) == len(positions)
+    assert by_sql == [r[2] for r in rows]  # SQL's substring(text, position, length)
+    for _, length, sentence in rows:
+        assert length == len(sentence) and sentence.strip() == sentence
+    # every letter of the text lies in some sentence: nothing dropped
+    covered = set()
+    for position, length, _ in rows:
+        covered.update(range(position - 1, position - 1 + length))
+    assert all(i in covered for i, c in enumerate(text) if c.isalnum())
+
+
+def test_null_blank_and_one_sentence(con):
+    for blank in (None, "", "   ", "\x01\x02"):
+        assert con.execute("SELECT sentiment_sentences(?)", [blank]).fetchall()[0][0] is None
+        assert con.execute("SELECT sentiment_overall(?)", [blank]).fetchall()[0][0] is None
+    (one,) = con.execute("SELECT sentiment_sentences('works fine')").fetchall()[0]
+    assert len(one) == 1 and one[0]["position"] == 1 and one[0]["sentence"] == "works fine"
+    score = con.execute("SELECT sentiment_score('works fine')").fetchall()[0][0]
+    assert one[0]["score"] == score  # a sentence is a text: the same model pass
+    with pytest.raises(duckdb.Error, match=r"takes \(text\), not 2 arguments"):
+        con.execute("SELECT sentiment_sentences('title', 'text')").fetchall()
+
+
+def test_a_sentence_longer_than_the_model_is_cut_into_windows(con, tiny_model):
+    words = [f"word{i}" for i in range(1300)]
+    text = " ".join(words) + "."
+    rows = con.execute(SENTENCES, [text]).fetchall()
+    model = load_model(tiny_model)
+    tokens = len(model.encoder.tokenizer.encode(text, add_special_tokens=False).ids)
+    assert len(rows) >= tokens / model.encoder.body_length > 1
+    for _, _, sentence, _, score in rows:
+        assert len(model.encoder.truncated([sentence])[0]) <= model.max_length
+        assert score == pytest.approx(model.predict_proba([sentence])[0, 1], abs=1e-12)
+    assert " ".join(r[2] for r in rows).split() == text.split()  # every word in one window
+
+
+def test_overall_mixed_positive_negative_and_band(aspect_con):
+    con = aspect_con
+    mixed = "The screen is gorgeous and bright. The battery died after two days, awful."
+    rows = con.execute(
+        "SELECT sentiment_overall(?), sentiment_overall(?), sentiment_overall(?), "
+        "sentiment_overall(?, 0.0)",
+        [mixed, "Love it. Works perfectly.", "Broke at once. Total waste of money.", mixed],
+    ).fetchall()[0]
+    assert rows == ("mixed", "positive", "negative", "mixed")
+    with pytest.raises(duckdb.Error, match=r"neutral_band must be a number in \[0, 0.5\)"):
+        con.execute("SELECT sentiment_overall('ok', 0.7)").fetchall()
+
+
+# --- aspects -----------------------------------------------------------------------------------
+
+
+def test_aspect_matching_alternatives_plurals_case_and_word_boundaries():
+    pattern = aspect_pattern("battery|charge|charging")
+    text = "Batteries die. The BATTERY is weak; charging is slow, a charger helps, recharge."
+    assert [m.group(0) for m in pattern.finditer(text)] == ["Batteries", "BATTERY", "charging"]
+    assert [m.group(0) for m in aspect_pattern("screen").finditer("screenshot screens")] == [
+        "screens"
+    ]
+    assert [m.group(0) for m in aspect_pattern("battery life").finditer("Battery  life")] == [
+        "Battery  life"
+    ]
+    assert [m.group(0) for m in aspect_pattern("glass").finditer("glasses")] == ["glasses"]
+
+
+def test_aspects_in_order_with_unknown_and_evidence(aspect_con):
+    text = "The screen is gorgeous. The batteries die within an hour, and charging is slow."
+    (results,) = aspect_con.execute(
+        "SELECT sentiment_aspects(?, ['price', 'battery|charging', 'Screen'])", [text]
+    ).fetchall()[0]
+    assert [r["aspect"] for r in results] == ["price", "battery|charging", "Screen"]
+    price, battery, screen = results
+    assert price == {
+        "aspect": "price",
+        "label": "unknown",
+        "score": None,
+        "mentions": 0,
+        "evidence": [],
+    }
+    assert battery["label"] == "negative" and battery["mentions"] == 2 and battery["score"] < -0.5
+    assert screen["label"] == "positive" and screen["score"] > 0.5
+    for result in (battery, screen):
+        for span in result["evidence"]:
+            found = text[span["position"] - 1 : span["position"] - 1 + span["length"]]
+            assert aspect_pattern(result["aspect"]).fullmatch(found)
+
+
+def test_mentions_that_disagree_make_mixed(aspect_con):
+    text = "The battery is fantastic, it lasts all day. Sadly the battery charger broke at once."
+    (results,) = aspect_con.execute("SELECT sentiment_aspects(?, ['battery'])", [text]).fetchall()[
+        0
+    ]
+    model = load_model(sentiment_udf.engines.duckdb_functions.load_aspect_model(None).files.folder)
+    per_mention = model.predict_proba_pairs(
+        ["The battery is fantastic, it lasts all day.", "Sadly the battery charger broke at once."],
+        ["battery", "battery"],
+    )
+    labels = {model.labels[i] for i in per_mention.argmax(axis=1)}
+    assert labels == {"positive", "negative"}
+    assert results[0]["label"] == "mixed" and results[0]["mentions"] == 2
+    assert results[0]["score"] == pytest.approx(
+        float((per_mention[:, 2] - per_mention[:, 0]).mean()), abs=1e-12
+    )
+
+
+def test_aspects_null_inputs_and_errors(aspect_con):
+    con = aspect_con
+    assert con.execute("SELECT sentiment_aspects(NULL, ['x'])").fetchall()[0][0] is None
+    assert con.execute("SELECT sentiment_aspects('good', NULL)").fetchall()[0][0] is None
+    assert con.execute("SELECT sentiment_aspects('good', [])").fetchall()[0][0] == []
+    with pytest.raises(duckdb.Error, match="argument 2 is VARCHAR, not a list of aspects"):
+        con.execute("SELECT sentiment_aspects('good', 'price')").fetchall()
+    with pytest.raises(duckdb.Error, match="names no words"):
+        con.execute("SELECT sentiment_aspects('good', [' | '])").fetchall()
+
+
+def test_aspect_model_must_be_a_pair_classifier(tiny_model, tmp_path):
+    with pytest.raises(ModelError, match="aspect_model= needs a pair classifier"):
+        sentiment_udf.register(duckdb.connect(), tiny_model, aspect_model=tiny_model)
+    pair = build_tiny_model(tmp_path / "pair", labels=("negative", "neutral", "positive"))
+    config = json.loads((pair / "config.json").read_text())
+    (pair / "config.json").write_text(json.dumps({**config, "input_pair": ["sentence", "aspect"]}))
+    con = duckdb.connect()
+    sentiment_udf.register(con, tiny_model, aspect_model=pair)
+    (results,) = con.execute("SELECT sentiment_aspects('Nice lid. Bad lid.', ['lid'])").fetchall()[
+        0
+    ]
+    expected = load_model(pair).predict_proba_pairs(["Nice lid.", "Bad lid."], ["lid", "lid"])
+    assert results[0]["mentions"] == 2
+    assert results[0]["score"] == pytest.approx(float((expected[:, 2] - expected[:, 0]).mean()))
+
+
+@pytest.mark.slow
+def test_aspect_model_beats_whole_sentence_labels_on_the_holdout(aspect_con):
+    path = str(shared_file("aspects_dev.csv"))
+    rows = aspect_con.execute(
+        "SELECT domain, avg((sentiment_aspects(sentence, [aspect])[1].label = polarity)::INT), "
+        "avg((classify_sentiment(sentence) = polarity)::INT) "
+        "FROM read_csv(?) WHERE split = 'holdout' GROUP BY domain ORDER BY domain",
+        [path],
+    ).fetchall()
+    accuracy = {domain: (aspects, whole) for domain, aspects, whole in rows}
+    assert accuracy["laptops"][0] == pytest.approx(0.7788, abs=0.005)  # the model card's figures
+    assert accuracy["restaurants"][0] == pytest.approx(0.8419, abs=0.005)
+    for aspects, whole in accuracy.values():
+        assert aspects > whole + 0.1
+
+
+# --- score --sentences -------------------------------------------------------------------------
+
+
+def test_score_sentences_writes_one_row_per_sentence_and_resumes(tiny_model, tmp_path):
+    source = tmp_path / "in.parquet"
+    texts = ["Good lid. Bad handle!!! would not buy", None, "One sentence only", "   "]
+    pq.write_table(pa.table({"id": [1, 2, 3, 4], "review": texts}), source)
+    out = tmp_path / "out.parquet"
+    args = ["score", "--input", str(source), "--text-column", "review", "--id-column", "id",
+            "--output", str(out), "--model", str(tiny_model), "--sentences"]  # fmt: skip
+    first = cli(*args)
+    assert first.returncode == 0, first.stderr
+    rows = duckdb.execute(f"SELECT * FROM '{out}' ORDER BY id, position").fetchall()
+    con = duckdb.connect()
+    sentiment_udf.register(con, tiny_model)
+    expected = [
+        (i, *s.values())
+        for i, t in zip([1, 2, 3, 4], texts)
+        for s in (con.execute("SELECT sentiment_sentences(?)", [t]).fetchall()[0][0] or [None])
+        if s is not None
+    ]
+    assert [r for r in rows if r[1] is not None] == expected
+    assert [r for r in rows if r[1] is None] == [(2, None, None, None, None, None), (4, None, None, None, None, None)]  # fmt: skip
+    assert duckdb.execute(f"DESCRIBE SELECT * FROM '{out}'").fetchall()[1][:2] == ("position", "INTEGER")  # fmt: skip
+    resumed = cli(*args, "--resume")
+    assert resumed.returncode == 0 and "scored 0 rows" in resumed.stderr
+    assert "4 were already there" in resumed.stderr
+    mixed_up = cli(*args[:-1], "--resume")  # a review-level run onto a sentence-level target
+    assert_one_line_error(mixed_up, "--sentences")
+    with_title = cli(*args, "--title-column", "review", "--replace")
+    assert with_title.returncode == 2 and "leave out --title-column" in with_title.stderr
