@@ -16,8 +16,10 @@ def test_quickstart_notebook_runs_and_draws_the_chart(tmp_path, monkeypatch):
     nbformat = pytest.importorskip("nbformat", reason="nbformat missing: pip install -e '.[test]'")
     nbclient = pytest.importorskip("nbclient", reason="nbclient missing: pip install -e '.[test]'")
     chart = tmp_path / "chart.png"
+    aspect_chart = tmp_path / "aspects.png"
     monkeypatch.setenv("REVIEWS_CSV", str(shared_file("reviews_dev.csv")))
     monkeypatch.setenv("QUICKSTART_CHART", str(chart))
+    monkeypatch.setenv("ASPECT_CHART", str(aspect_chart))
     monkeypatch.setenv("MPLBACKEND", "Agg")
     notebook = nbformat.read(NOTEBOOK, as_version=4)
     client = nbclient.NotebookClient(
@@ -33,4 +35,7 @@ def test_quickstart_notebook_runs_and_draws_the_chart(tmp_path, monkeypatch):
     accuracy = float(printed.split("accuracy ")[1].split()[0])
     assert "200 reviews scored" in printed and accuracy >= 0.9
     assert chart.stat().st_size > 10_000 and chart.read_bytes()[:4] == b"\x89PNG"
+    mentions = int(printed.split(" aspect mentions in 200 reviews")[0].split()[-1])
+    assert mentions > 20  # books and DVDs talk about the story, kitchen reviews about quality
+    assert aspect_chart.stat().st_size > 10_000 and aspect_chart.read_bytes()[:4] == b"\x89PNG"
     assert os.environ["REVIEWS_CSV"]
