@@ -410,6 +410,11 @@ def test_models_list_info_verify(tiny_model, tmp_path):
         (env_dir / "tiny" / f.name).write_bytes(f.read_bytes())
     listed = cli("models", "list", "--models-dir", str(env_dir))
     assert "sentiment-en-reviews-v2\tembedded" in listed.stdout and "tiny\tlocal" in listed.stdout
+    assert "sentiment-en-aspects-v1\tembedded" in listed.stdout
+    pair = json.loads(cli("models", "verify", "sentiment-en-aspects-v1").stdout)
+    assert pair["input_pair"] == ["sentence", "aspect"] and pair["checksums_verified"] is True
+    lasts, died = pair["probes"].values()
+    assert lasts["positive"] > 0.5 > died["positive"]
     info = json.loads(cli("models", "info").stdout)
     assert info["labels"] == ["negative", "positive"] and info["max_positions"] == 512
     assert len(info["checksums"]["model.onnx"]) == 64

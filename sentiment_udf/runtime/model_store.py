@@ -77,12 +77,19 @@ def verify_model(model: str | Path | None = None) -> dict:
     """Load the model (checksums, signature, tokenizer fit) and score two probe reviews."""
     loaded = SentimentModel(model)
     probes = ["I love it, works perfectly.", "Broke on day one, total waste of money."]
-    probs = loaded.predict_proba(probes)
+    if loaded.files.input_pair is None:
+        probs = loaded.predict_proba(probes)
+        keys = probes
+    else:  # a pair classifier: each probe with its aspect
+        probes = ["The battery lasts all day.", "The battery died after a week."]
+        probs = loaded.predict_proba_pairs(probes, ["battery", "battery"])
+        keys = [f"{text} | battery" for text in probes]
     return {
         "model": loaded.name,
+        "input_pair": loaded.files.input_pair,
         "checksums_verified": loaded.checksums_verified,
         "load_seconds": round(loaded.load_seconds, 3),
-        "probes": {text: dict(zip(loaded.labels, map(float, p))) for text, p in zip(probes, probs)},
+        "probes": {key: dict(zip(loaded.labels, map(float, p))) for key, p in zip(keys, probs)},
     }
 
 
