@@ -59,12 +59,19 @@ def test_truncation_keeps_max_length_tokens_and_matches_full_tokenization(tiny_m
 
 
 def test_identical_texts_are_scored_once(tiny_model, monkeypatch):
+    from sentiment_udf.runtime.result_cache import MEMO
+
+    MEMO.clear()  # answers remembered by other tests would hide the model runs counted here
     model = SentimentModel(tiny_model)
     scored = []
     original = model._run
-    monkeypatch.setattr(model, "_run", lambda seqs: scored.append(len(seqs)) or original(seqs))
+    monkeypatch.setattr(
+        model, "_run", lambda seqs, *rest: scored.append(len(seqs)) or original(seqs, *rest)
+    )
     probs = model.predict_proba(["same text"] * 50 + ["other text", None, " "])
     assert sum(scored) == 2
+    again = model.predict_proba(["same text", "other text"])  # the in-process memo answers
+    assert sum(scored) == 2 and np.array_equal(again, probs[[0, 50]])
     assert np.allclose(probs[:50], probs[0])
     assert np.isnan(probs[51]).all() and np.isnan(probs[52]).all()
     assert np.allclose(probs[:51].sum(axis=1), 1.0)

@@ -18,6 +18,7 @@ from functools import lru_cache
 import numpy as np
 
 from ..runtime.model import SentimentModel
+from ..runtime.result_cache import ResultCache
 from .sentences import Span, split_sentences
 
 # What the pair classifier is shown around a mention: "sentence" or "clause" (BENCHMARKS.md
@@ -77,6 +78,7 @@ def score_aspects(
     texts: Sequence[str | None],
     aspects: Sequence[Sequence[str | None] | None],
     context: str = DEFAULT_CONTEXT,
+    cache: ResultCache | None = None,
 ) -> list[list[AspectResult] | None]:
     """For each text, one result per requested aspect, in the order given (None for a NULL or
     blank text or a NULL aspect list). `model` is a pair classifier (sentence, aspect)."""
@@ -105,7 +107,9 @@ def score_aspects(
             row.append((aspect, spans))
         found.append(row)
     probs = (
-        model.predict_proba_pairs(firsts, seconds) if firsts else np.empty((0, len(model.labels)))
+        model.predict_proba_pairs(firsts, seconds, cache)
+        if firsts
+        else np.empty((0, len(model.labels)))
     )
     return _assemble(model, found, probs)
 

@@ -15,6 +15,7 @@ import numpy as np
 from sentencex import get_sentence_boundaries
 
 from ..runtime.model import SentimentModel
+from ..runtime.result_cache import ResultCache
 
 LETTER = re.compile(r"[^\W\d_]")
 AFTER_EXCLAMATION = re.compile(r"(?<=!)\s+(?=\w)")
@@ -97,7 +98,7 @@ def sentence_spans(model: SentimentModel, text: str) -> list[Span]:
 
 
 def score_sentences(
-    model: SentimentModel, texts: list[str | None]
+    model: SentimentModel, texts: list[str | None], cache: ResultCache | None = None
 ) -> list[list[ScoredSentence] | None]:
     """Each text's sentences with their labels and scores (None for a NULL or blank text). All
     sentences of all texts go through the model in one call (identical sentences once)."""
@@ -110,7 +111,7 @@ def score_sentences(
         if spans is not None
         for s in spans
     ]
-    probs = model.predict_proba(pieces) if pieces else np.empty((0, len(model.labels)))
+    probs = model.predict_proba(pieces, cache) if pieces else np.empty((0, len(model.labels)))
     labels = model.labels_of(probs)
     positive = model.labels.index("positive") if "positive" in model.labels else -1
     out: list[list[ScoredSentence] | None] = []

@@ -17,6 +17,7 @@ from .. import __version__
 from ..engines.sql_names import SourceError, file_source, table_source
 from ..errors import ModelError
 from ..runtime.registry import load_model
+from ..runtime.result_cache import open_cache
 
 USER_ERRORS = (ModelError, SourceError, duckdb.Error, ValueError, OSError)
 
@@ -66,6 +67,16 @@ def model_options(command: Callable) -> Callable:
             default=None,
             help="onnxruntime threads (default: all cores).",
         ),
+        click.option(
+            "--cache",
+            is_flag=False,
+            flag_value=DEFAULT_CACHE,
+            default=None,
+            metavar="[PATH]",
+            help="Reuse answers from a persistent result cache (SQLite), adding new ones; a "
+            "bare --cache uses ~/.cache/sentiment-udf/results.sqlite. Default: "
+            "$SENTIMENT_UDF_CACHE when set, else none.",
+        ),
     ]
     for option in reversed(options):
         command = option(command)
@@ -74,6 +85,14 @@ def model_options(command: Callable) -> Callable:
 
 def _model_kwargs(max_length: int, threads: int | None) -> dict:
     return {"max_length": max_length, "threads": threads}
+
+
+DEFAULT_CACHE = "\x00default"
+
+
+def _cache_arg(cache: str | None) -> bool | str | None:
+    """--cache's value as register() and open_cache() take it."""
+    return True if cache == DEFAULT_CACHE else cache
 
 
 def _open_source(
@@ -147,6 +166,7 @@ def query(
     model: str | None,
     max_length: int,
     threads: int | None,
+    cache: str | None,
     fmt: str,
     output: str | None,
 ) -> None:
@@ -154,7 +174,13 @@ def query(
     from .sql_session import open_connection, run, write
 
     _check_output(output, fmt)
-    con = open_connection(db, model, read_only=read_only, **_model_kwargs(max_length, threads))
+    con = open_connection(
+        db,
+        model,
+        read_only=read_only,
+        cache=_cache_arg(cache),
+        **_model_kwargs(max_length, threads),
+    )
     table = run(con, sql)
     if table is not None:
         write(table, fmt, output)
@@ -169,13 +195,24 @@ def query(
 @model_options
 @user_errors
 def shell(
-    db: str | None, read_only: bool, model: str | None, max_length: int, threads: int | None
+    db: str | None,
+    read_only: bool,
+    model: str | None,
+    max_length: int,
+    threads: int | None,
+    cache: str | None,
 ) -> None:
     """An interactive SQL prompt with the sentiment functions (reads piped statements too)."""
     from .shell import run_shell
     from .sql_session import open_connection
 
-    con = open_connection(db, model, read_only=read_only, **_model_kwargs(max_length, threads))
+    con = open_connection(
+        db,
+        model,
+        read_only=read_only,
+        cache=_cache_arg(cache),
+        **_model_kwargs(max_length, threads),
+    )
     code = run_shell(con)
     con.close()
     sys.exit(code)
@@ -235,6 +272,7 @@ def score(
     model: str | None,
     max_length: int,
     threads: int | None,
+    cache: str | None,
 ) -> None:
     """Bulk-score a table or file into a new table or a Parquet file, resumably."""
     from ..engines import bulk
@@ -266,6 +304,7 @@ def score(
         batch_rows=batch_rows,
         progress=progress,
         sentences=sentences,
+        cache=open_cache(_cache_arg(cache)),
     )
     if progress:
         progress.finish()
@@ -305,6 +344,7 @@ def evaluate(
     model: str | None,
     max_length: int,
     threads: int | None,
+    cache: str | None,
 ) -> None:
     """Accuracy report (precision, recall, F1 per label) on labelled rows."""
     from ..engines.evaluation import evaluate as run_evaluation
@@ -318,6 +358,7 @@ def evaluate(
         text_column=text_column,
         label_column=label_column,
         title_column=title_column,
+        cache=open_cache(_cache_arg(cache)),
     )
     click.echo(report.to_json() if fmt == "json" else report.to_text())
 
@@ -390,3 +431,58 @@ def models_export(checkpoint_dir: Path, out_dir: Path, int8: bool) -> None:
     from ..runtime.model_store import export
 
     click.echo(str(export(checkpoint_dir, out_dir, int8=int8)))
+
+
+@main.group("cache")
+def cache_group() -> None:
+    """Inspect, prune or clear the persistent result cache."""
+
+
+cache_path_option = click.option(
+    "--path",
+    "path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="The cache file (default: $SENTIMENT_UDF_CACHE, else ~/.cache/sentiment-udf/results.sqlite).",
+)
+
+
+def _cache_at(path: Path | None):
+    from ..runtime.result_cache import ResultCache, default_cache_path
+
+    chosen = path or Path(os.environ.get("SENTIMENT_UDF_CACHE") or default_cache_path())
+    if not chosen.is_file():
+        raise SourceError(f"{chosen}: no result cache there")
+    return ResultCache(chosen)
+
+
+@cache_group.command("stats")
+@cache_path_option
+@user_errors
+def cache_stats(path: Path | None) -> None:
+    """Entries, bytes on disk and limits (JSON)."""
+    click.echo(json.dumps(_cache_at(path).stats(), indent=2))
+
+
+@cache_group.command("prune")
+@cache_path_option
+@click.option(
+    "--max-entries",
+    type=click.IntRange(0),
+    default=None,
+    help="Keep at most this many, newest first (default: the cache's limit, 2,000,000).",
+)
+@user_errors
+def cache_prune(path: Path | None, max_entries: int | None) -> None:
+    """Delete the oldest entries beyond the limit."""
+    deleted = _cache_at(path).prune(max_entries)
+    click.echo(f"deleted {deleted:,} entries", err=True)
+
+
+@cache_group.command("clear")
+@cache_path_option
+@user_errors
+def cache_clear(path: Path | None) -> None:
+    """Delete every entry."""
+    deleted = _cache_at(path).clear()
+    click.echo(f"deleted {deleted:,} entries", err=True)

@@ -32,6 +32,7 @@ def open_connection(
     model: str | None = None,
     *,
     read_only: bool = False,
+    cache: bool | str | None = None,
     **model_options: Any,
 ) -> duckdb.DuckDBPyConnection:
     """Open `db` (in memory when None) and register the SQL functions on it."""
@@ -40,7 +41,7 @@ def open_connection(
     if db is not None and not read_only and not Path(db).parent.exists():
         raise SourceError(f"{db}: folder {Path(db).parent} does not exist")
     con = duckdb.connect(db or ":memory:", read_only=read_only)
-    register(con, model, macros=True, **model_options)
+    register(con, model, macros=True, cache=cache, **model_options)
     return con
 
 

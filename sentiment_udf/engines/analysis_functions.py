@@ -10,7 +10,14 @@ import pyarrow as pa
 from ..analysis.aspects import DEFAULT_CONTEXT, score_aspects
 from ..analysis.overall import DEFAULT_NEUTRAL_BAND, overall_label
 from ..analysis.sentences import score_sentences
-from .arrow_functions import ArrowFunction, ModelSource, model_inputs, sql_type_name
+from .arrow_functions import (
+    ArrowFunction,
+    CacheSource,
+    ModelSource,
+    model_inputs,
+    no_cache,
+    sql_type_name,
+)
 
 SPAN_FIELDS = [("position", pa.int32()), ("length", pa.int32())]
 SENTENCES_TYPE = pa.list_(
@@ -40,15 +47,18 @@ class AnalysisFunctions:
         model: ModelSource,
         aspect_model: ModelSource,
         cast_hint: str = "cast it with ::VARCHAR",
+        cache: CacheSource = no_cache,
     ) -> None:
         self.model, self.aspect_model, self.cast_hint = model, aspect_model, cast_hint
+        self.cache = cache
 
     def sentences(self, name: str) -> ArrowFunction:
         def sentiment_sentences(*args: pa.Array) -> pa.Array:
             if len(args) != 1:  # positions are in the text: a title would shift them
                 raise TypeError(f"{name}() takes (text), not {len(args)} arguments")
             model = self.model()
-            scored = score_sentences(model, model_inputs(model, args, name, self.cast_hint))
+            texts = model_inputs(model, args, name, self.cast_hint)
+            scored = score_sentences(model, texts, self.cache())
             rows = [None if s is None else [vars(x) for x in s] for s in scored]
             return pa.array(rows, type=SENTENCES_TYPE)
 
@@ -61,7 +71,7 @@ class AnalysisFunctions:
             model = self.model()
             texts = model_inputs(model, args[:1], name, self.cast_hint)
             bands = [DEFAULT_NEUTRAL_BAND] * len(texts) if len(args) == 1 else _bands(args[1], name)
-            scored = score_sentences(model, texts)
+            scored = score_sentences(model, texts, self.cache())
             return pa.array(
                 [overall_label(s, band) for s, band in zip(scored, bands)], type=pa.string()
             )
@@ -83,7 +93,9 @@ class AnalysisFunctions:
                     f"{name}(): argument 2 is {sql_type_name(args[1].type)}, not a list of "
                     "aspects; write ['battery', 'screen|display']"
                 )
-            scored = score_aspects(self.aspect_model(), texts, args[1].to_pylist(), context)
+            scored = score_aspects(
+                self.aspect_model(), texts, args[1].to_pylist(), context, self.cache()
+            )
             rows = [
                 None
                 if results is None

@@ -13,9 +13,16 @@ import pyarrow as pa
 
 from ..errors import ModelError
 from ..runtime.model import SentimentModel
+from ..runtime.result_cache import ResultCache
 
 ArrowFunction = Callable[..., pa.Array]
 ModelSource = Callable[[], SentimentModel]
+CacheSource = Callable[[], "ResultCache | None"]
+
+
+def no_cache() -> ResultCache | None:
+    return None
+
 
 _SQL_TYPES = {
     "int8": "TINYINT",
@@ -95,13 +102,19 @@ class FunctionSet:
     a Spark worker loads its own model, DuckDB hands the one it registered)."""
 
     def __init__(
-        self, model: ModelSource, positive_label: str, cast_hint: str = "cast it with ::VARCHAR"
+        self,
+        model: ModelSource,
+        positive_label: str,
+        cast_hint: str = "cast it with ::VARCHAR",
+        cache: CacheSource = no_cache,
     ) -> None:
         self.model, self.positive_label, self.cast_hint = model, positive_label.lower(), cast_hint
+        self.cache = cache
 
     def _probs(self, args: tuple, name: str) -> tuple[SentimentModel, np.ndarray]:
         model = self.model()
-        return model, model.predict_proba(model_inputs(model, args, name, self.cast_hint))
+        texts = model_inputs(model, args, name, self.cast_hint)
+        return model, model.predict_proba(texts, self.cache())
 
     def label(self, name: str) -> ArrowFunction:
         def classify_sentiment(*args: pa.Array) -> pa.Array:

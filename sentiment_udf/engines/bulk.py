@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 
 from ..analysis.sentences import score_sentences
 from ..runtime.model import SentimentModel
+from ..runtime.result_cache import ResultCache
 from .file_lock import exclusive_lock
 from .sql_names import (
     Source,
@@ -68,6 +69,7 @@ def score(
     batch_rows: int = DEFAULT_BATCH_ROWS,
     progress: Callable[[int, int], None] | None = None,
     sentences: bool = False,
+    cache: ResultCache | None = None,
 ) -> ScoreResult:
     """Score `source` into `target_table` (in `con`'s database) or a Parquet `output` file.
 
@@ -105,7 +107,7 @@ def score(
         scored = 0
         for batch in _record_batches(con.sql(query, params=params), batch_rows):
             build = _sentence_batch if sentences else _scored_batch
-            sink.write(build(model, batch, id_column))
+            sink.write(build(model, batch, id_column, cache))
             scored += batch.num_rows
             if progress:
                 progress(scored, total)
@@ -115,9 +117,11 @@ def score(
     return ScoreResult(scored, done_before, time.perf_counter() - started, sink.name)
 
 
-def _scored_batch(model: SentimentModel, batch: pa.RecordBatch, id_column: str) -> pa.Table:
+def _scored_batch(
+    model: SentimentModel, batch: pa.RecordBatch, id_column: str, cache: ResultCache | None
+) -> pa.Table:
     """The id column, `label` and `score` (P(positive), else of the model's last label)."""
-    probs = model.predict_proba(model.inputs(*_columns(batch)))
+    probs = model.predict_proba(model.inputs(*_columns(batch)), cache)
     score_index = model.labels.index("positive") if "positive" in model.labels else -1
     return pa.table(
         {
@@ -128,13 +132,15 @@ def _scored_batch(model: SentimentModel, batch: pa.RecordBatch, id_column: str) 
     )
 
 
-def _sentence_batch(model: SentimentModel, batch: pa.RecordBatch, id_column: str) -> pa.Table:
+def _sentence_batch(
+    model: SentimentModel, batch: pa.RecordBatch, id_column: str, cache: ResultCache | None
+) -> pa.Table:
     """One row per sentence: the id, position, length, sentence, label and score; a NULL or blank
     review gets one row of NULLs, so that every id appears in the target."""
     rows: dict[str, list] = {name: [] for name, _, _ in SENTENCE_COLUMNS}
     ids = []
     for row_id, scored in zip(
-        batch.column(0).to_pylist(), score_sentences(model, model.inputs(*_columns(batch)))
+        batch.column(0).to_pylist(), score_sentences(model, model.inputs(*_columns(batch)), cache)
     ):
         for sentence in scored or [None]:
             ids.append(row_id)

@@ -15,7 +15,16 @@ from dbt.adapters.duckdb.plugins import BasePlugin
 from ..runtime.options import MODEL_OPTIONS, check_model_options
 from .duckdb_functions import load_macros, register
 
-OPTIONS = {"model", "aspect_model", "prefix", "names", "positive_label", "macros", *MODEL_OPTIONS}
+OPTIONS = {
+    "model",
+    "aspect_model",
+    "prefix",
+    "names",
+    "positive_label",
+    "macros",
+    "cache",
+    *MODEL_OPTIONS,
+}
 
 
 class Plugin(BasePlugin):

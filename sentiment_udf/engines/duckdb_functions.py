@@ -18,6 +18,7 @@ except ImportError:  # duckdb < 1.4
 from ..runtime.model import SentimentModel
 from ..runtime.options import check_model_options
 from ..runtime.registry import load_aspect_model, load_model
+from ..runtime.result_cache import ResultCache, open_cache
 from .analysis_functions import AnalysisFunctions
 from .arrow_functions import FunctionSet, check_positive_label
 
@@ -39,6 +40,7 @@ class Registration:
     model: SentimentModel
     functions: Mapping[str, str] = field(default_factory=dict)
     aspect_model: SentimentModel | None = None
+    cache: ResultCache | None = None
 
 
 def register(
@@ -50,6 +52,7 @@ def register(
     positive_label: str = "positive",
     macros: bool = False,
     aspect_model: str | Path | SentimentModel | None = None,
+    cache: bool | str | Path | None = None,
     **model_options: Any,
 ) -> Registration:
     """Register the sentiment functions on `con` (default: duckdb's own connection).
@@ -57,7 +60,8 @@ def register(
     classify_sentiment, sentiment_score, sentiment and sentiment_sentences take `(text)` or
     `(title, text)`; sentiment_overall `(text [, neutral_band])`; sentiment_aspects
     `(text, aspects VARCHAR[])`, scored by `aspect_model` (a pair classifier; default: the
-    embedded one). `prefix` or `names` ({role: name}) rename them, so
+    embedded one). Answers are memoized in the process; `cache=True` (or a path, or
+    $SENTIMENT_UDF_CACHE) also keeps them in a persistent SQLite result cache. `prefix` or `names` ({role: name}) rename them, so
     several models can sit side by side. `model_options` go to SentimentModel (max_length,
     long_text, threads, onnx_file, token_budget). Registering a name again replaces it.
     `macros=True` also adds the TEMP macros of sql/macros.sql (sentiment_label, ...).
@@ -72,8 +76,9 @@ def register(
     chosen.update(names or {})
     check_positive_label(loaded, positive_label)
     aspects = load_aspect_model(aspect_model, model_options.get("threads"))
-    functions = FunctionSet(lambda: loaded, positive_label)
-    analysis = AnalysisFunctions(lambda: loaded, lambda: aspects)
+    result_cache = open_cache(cache)
+    functions = FunctionSet(lambda: loaded, positive_label, cache=lambda: result_cache)
+    analysis = AnalysisFunctions(lambda: loaded, lambda: aspects, cache=lambda: result_cache)
     udfs = {
         "classify_sentiment": (functions.label(chosen["classify_sentiment"]), VARCHAR),
         "sentiment_score": (functions.score(chosen["sentiment_score"]), DOUBLE),
@@ -97,7 +102,7 @@ def register(
         if chosen["sentiment_score"] != "sentiment_score" or chosen["sentiment"] != "sentiment":
             raise ValueError("macros=True needs the default function names (the macros call them)")
         load_macros(con)
-    return Registration(model=loaded, functions=chosen, aspect_model=aspects)
+    return Registration(model=loaded, functions=chosen, aspect_model=aspects, cache=result_cache)
 
 
 def load_macros(con: duckdb.DuckDBPyConnection) -> None:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import duckdb
 
 from ..runtime.model import SentimentModel
+from ..runtime.result_cache import ResultCache
 from .sql_names import Source, SourceError, check_columns, quote_identifier
 
 
@@ -102,6 +103,7 @@ def evaluate(
     text_column: str,
     label_column: str,
     title_column: str | None = None,
+    cache: ResultCache | None = None,
 ) -> Report:
     """Score labelled rows of `source` and report; labels match the model's case-insensitively."""
     columns = {
@@ -123,5 +125,6 @@ def evaluate(
             f"--label-column {label_column!r} has labels the model does not know: "
             f"{', '.join(unknown)} (model labels: {', '.join(model.labels)})"
         )
-    predicted = model.predict(model.inputs([row[1] for row in rows], [row[2] for row in rows]))
+    inputs = model.inputs([row[1] for row in rows], [row[2] for row in rows])
+    predicted = model.labels_of(model.predict_proba(inputs, cache))
     return classification_report(truth, predicted, model.labels)

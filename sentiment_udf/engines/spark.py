@@ -17,6 +17,7 @@ from typing import Any
 from ..errors import ModelError
 from ..runtime.options import check_model_options
 from ..runtime.registry import load_aspect_model, load_model
+from ..runtime.result_cache import open_cache
 from .analysis_functions import AnalysisFunctions
 from .arrow_functions import FunctionSet, check_positive_label
 
@@ -35,6 +36,7 @@ def register_spark(
     prefix: str = "",
     positive_label: str = "positive",
     aspect_model: str | Path | None = None,
+    cache: bool | str | Path | None = None,
     **model_options: Any,
 ) -> dict[str, str]:
     """Register the sentiment functions on `spark` as in DuckDB; returns their names by role."""
@@ -58,9 +60,16 @@ def register_spark(
     def worker_aspect_model():
         return load_aspect_model(aspect_ref, threads)
 
+    cache_ref = cache if cache in (None, True, False) else str(cache)
+
+    def worker_cache():  # a local file on each executor host (refused on network filesystems)
+        return open_cache(cache_ref)
+
     hint = "cast it to STRING"
-    functions = FunctionSet(worker_model, positive_label, cast_hint=hint)
-    analysis = AnalysisFunctions(worker_model, worker_aspect_model, cast_hint=hint)
+    functions = FunctionSet(worker_model, positive_label, cast_hint=hint, cache=worker_cache)
+    analysis = AnalysisFunctions(
+        worker_model, worker_aspect_model, cast_hint=hint, cache=worker_cache
+    )
     names = {}
     for build, role, spark_type in (
         (functions.label, "classify_sentiment", "string"),

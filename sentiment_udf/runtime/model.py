@@ -17,8 +17,9 @@ import onnxruntime as ort
 from ..errors import ModelError
 from .batching import pad, plan_batches
 from .encoding import TextEncoder, is_whitespace, join_title
-from .model_files import ModelFiles, locate, verify_manifest
+from .model_files import ModelFiles, locate, used_file_checksums, verify_manifest
 from .options import check_model_options
+from .result_cache import MEMO, ResultCache, entry_key, from_bytes, model_fingerprint, to_bytes
 
 LongText = Literal["truncate", "chunk"]
 KNOWN_INPUTS = {"input_ids", "attention_mask", "token_type_ids"}
@@ -77,6 +78,17 @@ class SentimentModel:
         self._output = _check_signature(self.session, self.files.onnx)
         self._workers: ThreadPoolExecutor | None = None
         self._workers_lock = threading.Lock()
+        self.fingerprint = model_fingerprint(
+            used_file_checksums(self.files),
+            {
+                "max_length": max_length,
+                "long_text": long_text,
+                "input_pair": self.files.input_pair,
+                "token_budget": self.token_budget,
+                "max_batch_rows": self.max_batch_rows,
+            },
+            self.labels,
+        )
         _LIVE_MODELS.add(self)
         self._probe()
         self.load_seconds = time.perf_counter() - started
@@ -96,17 +108,53 @@ class SentimentModel:
         blank = self.encoder.is_blank
         return [join_title(title, text, blank) for title, text in zip(titles, texts)]
 
-    def predict_proba(self, texts: Sequence[str | None]) -> np.ndarray:
-        """Probabilities, shape (len(texts), len(labels)); a NaN row for None or blank text."""
+    def predict_proba(
+        self, texts: Sequence[str | None], cache: ResultCache | None = None
+    ) -> np.ndarray:
+        """Probabilities, shape (len(texts), len(labels)); a NaN row for None or blank text.
+
+        Each distinct text is scored once: answers come from the in-process memo, then from
+        `cache` (a persistent ResultCache) when given, and only the rest reach the model."""
         texts = _checked_texts(texts)
         out = np.full((len(texts), len(self.labels)), np.nan)
         unique: dict[str, list[int]] = {}
         for row, text in enumerate(texts):
             if not is_whitespace(text):
                 unique.setdefault(text, []).append(row)
-        if not unique:
-            return out
-        distinct = list(unique)
+        if unique:
+            answers = self._remembered([(t,) for t in unique], self._score_texts, cache)
+            for rows, probs in zip(unique.values(), answers):
+                if probs is not None:
+                    out[rows] = probs
+        return out
+
+    def _remembered(self, items: list[tuple[str, ...]], score, cache: ResultCache | None) -> list:
+        """Answers for `items` (texts or pairs): the memo's, the cache's, then `score(missing)`'s
+        (None where a text has no tokens); new answers are stored in both."""
+        keys = [entry_key(self.fingerprint, item) for item in items]
+        found = MEMO.get_many(keys)
+        if cache is not None and len(found) < len(keys):
+            stored = cache.get_many([k for k in keys if k not in found])
+            MEMO.put_many(stored)
+            found.update(stored)
+        answers = [from_bytes(found[k], len(self.labels)) if k in found else None for k in keys]
+        missing = [i for i, answer in enumerate(answers) if answer is None]
+        if missing:
+            fresh = score([items[i] for i in missing])
+            new = {}
+            for i, probs in zip(missing, fresh):
+                answers[i] = probs
+                if probs is not None:
+                    new[keys[i]] = to_bytes(probs)
+            MEMO.put_many(new)
+            if cache is not None:
+                cache.put_many(new)
+        return answers
+
+    def _score_texts(self, items: list[tuple[str, ...]]) -> list[np.ndarray | None]:
+        """The model's probabilities for each text (None for a text without tokens)."""
+        distinct = [item[0] for item in items]
+        results: list[np.ndarray | None] = [None] * len(distinct)
         if self.long_text == "chunk":
             windows = self.encoder.windows(distinct)
         else:
@@ -114,20 +162,22 @@ class SentimentModel:
         # A text that yields no tokens (control characters only, say) is blank too.
         scored = [i for i, w in enumerate(windows) if self.encoder.has_tokens(w[0])]
         if not scored:
-            return out
+            return results
         chosen = [windows[i] for i in scored]
         probs = (
             self._score_chunked(chosen)
             if self.long_text == "chunk"
             else self._score([w[0] for w in chosen])
         )
-        rows_of = list(unique.values())
         for index, p in zip(scored, probs):
-            out[rows_of[index]] = p
-        return out
+            results[index] = p
+        return results
 
     def predict_proba_pairs(
-        self, firsts: Sequence[str | None], seconds: Sequence[str | None]
+        self,
+        firsts: Sequence[str | None],
+        seconds: Sequence[str | None],
+        cache: ResultCache | None = None,
     ) -> np.ndarray:
         """Probabilities of a pair classifier (config.json "input_pair", e.g. sentence and
         aspect), shape (len(firsts), len(labels)); a NaN row where either text is blank."""
@@ -142,14 +192,14 @@ class SentimentModel:
             if not (self.encoder.is_blank(pair[0]) or self.encoder.is_blank(pair[1])):
                 unique.setdefault(pair, []).append(row)
         if unique:
-            distinct = list(unique)
-            sequences, starts = self.encoder.pairs(
-                [p[0] for p in distinct], [p[1] for p in distinct]
-            )
-            probs = self._score(sequences, starts)
-            for rows, p in zip(unique.values(), probs):
-                out[rows] = p
+            answers = self._remembered(list(unique), self._score_pairs, cache)
+            for rows, probs in zip(unique.values(), answers):
+                out[rows] = probs
         return out
+
+    def _score_pairs(self, pairs: list[tuple[str, ...]]) -> list[np.ndarray]:
+        sequences, starts = self.encoder.pairs([p[0] for p in pairs], [p[1] for p in pairs])
+        return list(self._score(sequences, starts))
 
     def predict(self, texts: Sequence[str | None]) -> list[str | None]:
         """The most probable label of each text (None for None or blank text)."""

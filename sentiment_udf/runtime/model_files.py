@@ -163,6 +163,18 @@ def write_manifest(folder: Path) -> Path:
     return target
 
 
+def used_file_checksums(files: ModelFiles) -> dict[str, str]:
+    """SHA-256 of the files a model reads (from MANIFEST.json where it lists them, as checked at
+    load; else computed)."""
+    manifest_path = files.folder / MANIFEST_NAME
+    listed = _read_json(manifest_path) if manifest_path.is_file() else {}
+    out = {}
+    for path in (files.onnx, files.tokenizer, files.config):
+        entry = listed.get(path.name) if path.parent == files.folder else None
+        out[path.name] = entry["sha256"] if isinstance(entry, dict) else sha256(path)
+    return out
+
+
 def verify_manifest(folder: Path) -> bool:
     """Check the files against MANIFEST.json; False when the folder has none, ModelError on a mismatch."""
     manifest_path = folder / MANIFEST_NAME

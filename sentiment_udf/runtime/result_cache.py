@@ -1,0 +1,340 @@
+"""Never score the same text twice: a bounded in-process memo of results (always on) and an
+opt-in persistent cache of results in a SQLite file (WAL mode, shared by processes).
+
+Not to be confused with the registry of loaded models (registry.py): these hold *answers*.
+
+Keys cover everything that changes an answer: the model's file checksums, max_length, long-text
+mode, labels, pair input, SCORING_VERSION, and the exact text(s), as length-prefixed fields under
+SHA-256 (the first 16 bytes, 128 bits). Values are every class probability as little-endian
+float64 bytes, so a cached answer equals a fresh one bit for bit.
+
+The persistent cache never fails a query: a locked, full, read-only, corrupt, foreign or newer
+file means one warning and scoring without it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import sqlite3
+import threading
+import warnings
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import numpy as np
+
+# Raise when a change to the runtime changes any answer (tokenizing, windows, softmax, ...).
+SCORING_VERSION = 1
+SCHEMA_VERSION = 1
+APPLICATION = "sentiment-udf result cache"
+DEFAULT_MEMO_BYTES = 64 * 1024 * 1024
+DEFAULT_MAX_ENTRIES = 2_000_000
+MEMO_ENTRY_OVERHEAD = 200  # bytes a memo entry costs beyond its key and value (dict, objects)
+LOOKUP_CHUNK = 500  # keys per SELECT ... IN (...)
+BUSY_TIMEOUT_MS = 2000
+NETWORK_FILESYSTEMS = {"nfs", "nfs4", "cifs", "smb3", "smbfs", "fuse.sshfs", "9p", "afs", "lustre"}
+
+
+class ResultCacheWarning(RuntimeWarning):
+    """The persistent result cache could not be used; scoring goes on without it."""
+
+
+def model_fingerprint(
+    checksums: Mapping[str, str], options: Mapping[str, object], labels: Iterable[str]
+) -> bytes:
+    """What makes a model's answers what they are, as one digest."""
+    digest = hashlib.sha256(f"sentiment-udf scoring {SCORING_VERSION}".encode())
+    for name in sorted(checksums):
+        _field(digest, f"file {name} {checksums[name]}")
+    for name in sorted(options):
+        _field(digest, f"option {name} {options[name]!r}")
+    _field(digest, "labels " + "\x1f".join(labels))
+    return digest.digest()
+
+
+def entry_key(fingerprint: bytes, texts: tuple[str, ...]) -> bytes:
+    """The key of one answer: the model's fingerprint and the exact text(s), length-prefixed."""
+    digest = hashlib.sha256(fingerprint)
+    for text in texts:
+        _field(digest, text)
+    return digest.digest()[:16]
+
+
+def _field(digest, text: str) -> None:
+    data = text.encode("utf-8", "surrogatepass")
+    digest.update(len(data).to_bytes(8, "little"))
+    digest.update(data)
+
+
+def to_bytes(probs: np.ndarray) -> bytes:
+    return np.asarray(probs, dtype="<f8").tobytes()
+
+
+def from_bytes(data: bytes, labels: int) -> np.ndarray | None:
+    return np.frombuffer(data, dtype="<f8").copy() if len(data) == 8 * labels else None
+
+
+class ResultMemo:
+    """In-process answers, least recently used dropped first, bounded in bytes."""
+
+    def __init__(self, max_bytes: int = DEFAULT_MEMO_BYTES) -> None:
+        self.max_bytes = max_bytes
+        self._entries: OrderedDict[bytes, bytes] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    @property
+    def bytes_used(self) -> int:
+        return self._bytes
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get_many(self, keys: Iterable[bytes]) -> dict[bytes, bytes]:
+        found = {}
+        with self._lock:
+            for key in keys:
+                value = self._entries.get(key)
+                if value is not None:
+                    self._entries.move_to_end(key)
+                    found[key] = value
+        return found
+
+    def put_many(self, items: Mapping[bytes, bytes]) -> None:
+        with self._lock:
+            for key, value in items.items():
+                if key in self._entries:
+                    continue
+                self._entries[key] = value
+                self._bytes += len(key) + len(value) + MEMO_ENTRY_OVERHEAD
+            while self._bytes > self.max_bytes and self._entries:
+                old_key, old_value = self._entries.popitem(last=False)
+                self._bytes -= len(old_key) + len(old_value) + MEMO_ENTRY_OVERHEAD
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self._bytes = 0
+
+
+MEMO = ResultMemo(int(os.environ.get("SENTIMENT_UDF_MEMO_BYTES", DEFAULT_MEMO_BYTES)))
+
+
+def default_cache_path() -> Path:
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache) / "sentiment-udf" / "results.sqlite"
+
+
+class ResultCache:
+    """Answers in a SQLite file, shared by threads and processes; pruned oldest-first."""
+
+    def __init__(self, path: str | Path, max_entries: int = DEFAULT_MAX_ENTRIES) -> None:
+        self.path = Path(path).expanduser()
+        self.max_entries = max_entries
+        self.disabled = False
+        self._warned: set[str] = set()
+        self._lock = threading.Lock()
+        self._connection: sqlite3.Connection | None = None
+        self._pid = os.getpid()
+
+    # --- the two calls scoring makes: they never raise --------------------------------------
+
+    def get_many(self, keys: list[bytes]) -> dict[bytes, bytes]:
+        """The stored answers among `keys` (one SELECT per chunk; reads write nothing)."""
+        found: dict[bytes, bytes] = {}
+        if self.disabled or not keys:
+            return found
+        with self._lock:
+            try:
+                connection = self._open()
+                for start in range(0, len(keys), LOOKUP_CHUNK):
+                    chunk = keys[start : start + LOOKUP_CHUNK]
+                    marks = ",".join("?" * len(chunk))
+                    rows = connection.execute(
+                        f"SELECT key, probs FROM results WHERE key IN ({marks})", chunk
+                    ).fetchall()
+                    found.update((bytes(k), bytes(v)) for k, v in rows)
+            except (sqlite3.Error, OSError, ValueError) as exc:
+                self._fail(exc)
+        return found
+
+    def put_many(self, items: Mapping[bytes, bytes]) -> None:
+        """Store new answers in one transaction; prune when over max_entries."""
+        if self.disabled or not items:
+            return
+        with self._lock:
+            try:
+                connection = self._open()
+                with connection:
+                    connection.executemany(
+                        "INSERT OR IGNORE INTO results (key, probs) VALUES (?, ?)",
+                        list(items.items()),
+                    )
+                self._prune_if_over(connection)
+            except (sqlite3.Error, OSError, ValueError) as exc:
+                self._fail(exc)
+
+    # --- maintenance (the `sentiment-udf cache` command) -------------------------------------
+
+    def stats(self) -> dict:
+        with self._lock:
+            connection = self._open(strict=True)
+            entries = connection.execute("SELECT count(*) FROM results").fetchall()[0][0]
+        files = [self.path, Path(f"{self.path}-wal"), Path(f"{self.path}-shm")]
+        return {
+            "path": str(self.path),
+            "entries": entries,
+            "bytes": sum(f.stat().st_size for f in files if f.exists()),
+            "max_entries": self.max_entries,
+            "schema_version": SCHEMA_VERSION,
+        }
+
+    def prune(self, max_entries: int | None = None) -> int:
+        """Delete the oldest entries beyond `max_entries`; how many were deleted."""
+        keep = self.max_entries if max_entries is None else max_entries
+        with self._lock:
+            connection = self._open(strict=True)
+            with connection:
+                deleted = connection.execute(
+                    "DELETE FROM results WHERE id <= (SELECT max(id) FROM results) - ?", [keep]
+                ).rowcount
+            connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return deleted
+
+    def clear(self) -> int:
+        with self._lock:
+            connection = self._open(strict=True)
+            with connection:
+                deleted = connection.execute("DELETE FROM results").rowcount
+            connection.execute("VACUUM")
+        return deleted
+
+    def close(self) -> None:
+        with self._lock:
+            if self._connection is not None:
+                self._connection.close()
+                self._connection = None
+
+    # --- inside ------------------------------------------------------------------------------
+
+    def _open(self, strict: bool = False) -> sqlite3.Connection:
+        if self._pid != os.getpid():  # a forked child: the parent's connection is not ours
+            self._connection, self._pid = None, os.getpid()
+        if self._connection is not None:
+            return self._connection
+        if not strict:
+            _refuse_network_filesystem(self.path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        connection = sqlite3.connect(
+            self.path, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False
+        )
+        try:
+            connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            _check_or_create_schema(connection, self.path)
+        except BaseException:
+            connection.close()
+            raise
+        self._connection = connection
+        return connection
+
+    def _prune_if_over(self, connection: sqlite3.Connection) -> None:
+        low, high = connection.execute("SELECT min(id), max(id) FROM results").fetchall()[0]
+        if low is not None and high - low + 1 > self.max_entries * 1.1:
+            with connection:
+                connection.execute("DELETE FROM results WHERE id <= ?", [high - self.max_entries])
+
+    def _fail(self, exc: BaseException) -> None:
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        locked = isinstance(exc, sqlite3.OperationalError) and "locked" in message
+        if not locked:  # a lock passes; anything else will not: stop trying
+            self.disabled = True
+            if self._connection is not None:
+                with contextlib.suppress(sqlite3.Error):
+                    self._connection.close()
+                self._connection = None
+        kind = "locked" if locked else "failed"
+        if kind not in self._warned:
+            self._warned.add(kind)
+            warnings.warn(
+                f"sentiment-udf result cache {self.path}: {message}; "
+                + ("this batch is scored without it" if locked else "scoring without it"),
+                ResultCacheWarning,
+                stacklevel=3,
+            )
+
+
+def _check_or_create_schema(connection: sqlite3.Connection, path: Path) -> None:
+    tables = {
+        r[0] for r in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+    }
+    if tables and "meta" not in tables:
+        raise ValueError("not a sentiment-udf result cache (a database of something else)")
+    if "meta" in tables:
+        meta = dict(connection.execute("SELECT name, value FROM meta").fetchall())
+        if meta.get("application") != APPLICATION:
+            raise ValueError("not a sentiment-udf result cache (a database of something else)")
+        version = int(meta.get("schema_version", "0"))
+        if version != SCHEMA_VERSION:
+            raise ValueError(
+                f"result cache schema version {version}, this sentiment-udf reads "
+                f"{SCHEMA_VERSION} (made by {'a newer' if version > SCHEMA_VERSION else 'an older'}"
+                " release); use another path or clear it"
+            )
+        return
+    connection.execute("PRAGMA journal_mode = WAL")
+    with connection:
+        connection.execute("CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT)")
+        connection.execute(
+            "CREATE TABLE IF NOT EXISTS results "
+            "(id INTEGER PRIMARY KEY, key BLOB NOT NULL UNIQUE, probs BLOB NOT NULL)"
+        )
+        connection.executemany(
+            "INSERT OR IGNORE INTO meta VALUES (?, ?)",
+            [("application", APPLICATION), ("schema_version", str(SCHEMA_VERSION))],
+        )
+
+
+def _refuse_network_filesystem(path: Path) -> None:
+    """A network filesystem's locks do not protect SQLite: such a path is refused."""
+    try:
+        mounts = Path("/proc/mounts").read_text().splitlines()
+    except OSError:
+        return
+    existing = path.parent
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    target = os.path.realpath(existing)
+    best, kind = "", ""
+    for line in mounts:
+        fields = line.split()
+        under = len(fields) >= 3 and (
+            target == fields[1] or target.startswith(fields[1].rstrip("/") + "/")
+        )
+        if under and len(fields[1]) > len(best):
+            best, kind = fields[1], fields[2]
+    if kind in NETWORK_FILESYSTEMS:
+        raise ValueError(f"{path} is on a network filesystem ({kind}); use a local path")
+
+
+_CACHES: dict[tuple[str, int], ResultCache] = {}
+_CACHES_LOCK = threading.Lock()
+
+
+def open_cache(
+    cache: bool | str | Path | None, max_entries: int = DEFAULT_MAX_ENTRIES
+) -> ResultCache | None:
+    """The persistent cache a user asked for: True (the default path), a path, False (none), or
+    None (SENTIMENT_UDF_CACHE from the environment when set, else none). One per path."""
+    if cache is None:
+        cache = os.environ.get("SENTIMENT_UDF_CACHE") or False
+    if cache is False:
+        return None
+    path = default_cache_path() if cache is True else Path(cache).expanduser()
+    key = (str(path.absolute()), max_entries)
+    with _CACHES_LOCK:
+        if key not in _CACHES:
+            _CACHES[key] = ResultCache(path, max_entries)
+        return _CACHES[key]
