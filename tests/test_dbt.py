@@ -96,3 +96,32 @@ def test_plugin_rejects_unknown_options():
 
     with pytest.raises(ValueError, match="unknown config"):
         Plugin("sentiment_udf", {"modle": "x"})
+
+
+def test_dbt_with_the_result_cache_scores_nothing_twice(project, tmp_path):
+    cache = tmp_path / "results.sqlite"
+    profile = project / "profiles.yml"
+    profile.write_text(
+        profile.read_text().replace("macros: true", f"macros: true\n            cache: {cache}")
+    )
+    db = tmp_path / "reviews.duckdb"
+    first = _dbt_build(project, db)
+    assert first.returncode == 0, first.stdout[-3000:]
+    con = duckdb.connect(str(db), read_only=True)
+    before = con.execute("SELECT * FROM review_sentiment ORDER BY review_id").fetchall()
+    con.close()
+    from sentiment_udf.runtime.result_cache import ResultCache
+
+    entries = ResultCache(cache).stats()["entries"]
+    assert entries > 240  # every review, and the sentences that mention an aspect
+    env = {**os.environ, "REVIEWS_DUCKDB": str(db), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    second = subprocess.run(
+        [str(DBT), "build", "--full-refresh", "--project-dir", str(project),
+         "--profiles-dir", str(project)],
+        capture_output=True, text=True, env=env, timeout=900,
+    )  # fmt: skip
+    assert second.returncode == 0, second.stdout[-3000:]
+    assert ResultCache(cache).stats()["entries"] == entries  # all answers came from the cache
+    con = duckdb.connect(str(db), read_only=True)
+    assert con.execute("SELECT * FROM review_sentiment ORDER BY review_id").fetchall() == before
+    con.close()

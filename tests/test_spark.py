@@ -181,3 +181,19 @@ def test_sentences_overall_and_aspects_match_duckdb(spark):
             {**x.asDict(), "evidence": [e.asDict() for e in x["evidence"]]} for x in row["a"]
         ]
         assert spark_aspects == a
+
+
+def test_register_spark_with_a_result_cache(spark, tmp_path):
+    from sentiment_udf.runtime.result_cache import ResultCache
+    from sentiment_udf.spark import register_spark
+
+    path = tmp_path / "results.sqlite"
+    register_spark(spark, prefix="cached_", threads=1, cache=path)
+    frame = spark.createDataFrame(
+        [(i, f"cached review {i} good") for i in range(40)], "id int, t string"
+    )
+    frame.createOrReplaceTempView("cached_input")
+    first = spark.sql("SELECT id, cached_sentiment_score(t) AS s FROM cached_input").collect()
+    assert len(first) == 40 and ResultCache(path).stats()["entries"] == 40
+    again = spark.sql("SELECT id, cached_sentiment_score(t) AS s FROM cached_input").collect()
+    assert sorted(first) == sorted(again)

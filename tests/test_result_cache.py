@@ -1,0 +1,337 @@
+"""Never score the same text twice (issue 12): the in-process memo and the persistent SQLite
+result cache, with real processes, real kills and real damaged files."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+import warnings
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pytest
+
+import sentiment_udf
+from sentiment_udf import load_model
+from sentiment_udf.runtime.result_cache import (
+    MEMO,
+    ResultCache,
+    ResultCacheWarning,
+    ResultMemo,
+    entry_key,
+    from_bytes,
+)
+from tests.cli_helpers import cli
+from tests.tiny_model import build_tiny_model
+
+TEXTS = [f"review {i} {'good' if i % 3 else 'awful'} thing" for i in range(300)]
+
+
+def _spy_runs(model, monkeypatch) -> list[int]:
+    """Count the sequences the model really runs (a spy on our own method; onnxruntime runs)."""
+    runs: list[int] = []
+    original = model._run
+    monkeypatch.setattr(
+        model, "_run", lambda seqs, *rest: runs.append(len(seqs)) or original(seqs, *rest)
+    )
+    return runs
+
+
+def _fresh(model_path, texts, **options) -> np.ndarray:
+    """Scores straight from a new model instance, with the memo emptied first."""
+    MEMO.clear()
+    return sentiment_udf.SentimentModel(model_path, **options).predict_proba(texts)
+
+
+# --- in-process memo ---------------------------------------------------------------------------
+
+
+def test_three_functions_in_one_query_cost_one_model_pass_per_text(tiny_model, monkeypatch):
+    MEMO.clear()
+    con = duckdb.connect()
+    registration = sentiment_udf.register(con, tiny_model)
+    runs = _spy_runs(registration.model, monkeypatch)
+    rows = con.execute(
+        "SELECT classify_sentiment(t), sentiment_score(t), sentiment(t).score FROM unnest(?) u(t)",
+        [TEXTS[:100] * 3],
+    ).fetchall()
+    assert len(rows) == 300 and all(r[1] == r[2] for r in rows)
+    assert sum(runs) == 100  # 100 distinct texts, three functions, each text run once
+    con.execute("SELECT count(sentiment_score(t)) FROM unnest(?) u(t)", [TEXTS[:100]]).fetchall()
+    assert sum(runs) == 100  # re-running the query: all answers remembered
+
+
+def test_the_memo_is_bounded_in_bytes():
+    memo = ResultMemo(max_bytes=50_000)
+    for i in range(5_000):
+        memo.put_many({i.to_bytes(16, "little"): b"x" * 16})
+    assert memo.bytes_used <= 50_000 and 0 < len(memo) < 5_000
+    newest = (4_999).to_bytes(16, "little")
+    assert memo.get_many([newest, (0).to_bytes(16, "little")]) == {newest: b"x" * 16}
+
+
+# --- persistent cache: exactness and keys ------------------------------------------------------
+
+
+def test_a_cached_answer_equals_a_fresh_one_bit_for_bit(tiny_model, tmp_path):
+    path = tmp_path / "results.sqlite"
+    script = textwrap.dedent(
+        f"""
+        import json, duckdb, sentiment_udf
+        con = duckdb.connect()
+        sentiment_udf.register(con, {str(tiny_model)!r}, cache={str(path)!r})
+        rows = con.execute("SELECT sentiment(t).probabilities FROM unnest(?) u(t)",
+                           [{TEXTS[:50]!r}]).fetchall()
+        print(json.dumps([list(r[0].values()) for r in rows]))
+        """
+    )
+    first = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    second = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
+    fresh = _fresh(tiny_model, TEXTS[:50])
+    for run in (first, second):
+        got = np.array(json.loads(run.stdout.strip().splitlines()[-1]))
+        assert np.array_equal(got, fresh)  # exact, not approximately
+    assert ResultCache(path).stats()["entries"] == 50
+
+
+def test_a_replaced_model_or_other_options_never_get_old_answers(tiny_model, tmp_path):
+    folder = shutil.copytree(tiny_model, tmp_path / "models" / "m")
+    path = tmp_path / "results.sqlite"
+    texts = ["good value " * 20, "broke at once"]
+
+    def score(**options) -> np.ndarray:
+        MEMO.clear()
+        model = sentiment_udf.SentimentModel(folder, **options)
+        return model.predict_proba(texts, ResultCache(path))
+
+    before = score()
+    assert np.array_equal(score(), before)
+    short = score(max_length=8)  # another option: its own entries
+    assert np.array_equal(short, _fresh(folder, texts, max_length=8))
+    assert not np.array_equal(short, before)
+    build_tiny_model(folder, seed=99)  # the same folder name, other weights
+    after = score()
+    assert np.array_equal(after, _fresh(folder, texts))
+    assert not np.allclose(after, before)
+    assert ResultCache(path).stats()["entries"] == 6  # three models/options x two texts
+
+
+# --- persistent cache: reliability -------------------------------------------------------------
+
+WRITER = """
+import sys, duckdb, sentiment_udf
+con = duckdb.connect()
+sentiment_udf.register(con, sys.argv[1], cache=sys.argv[2])
+start = int(sys.argv[3])
+for offset in range(start, start + 400_000, 2_000):
+    con.execute("SELECT count(sentiment_score('text ' || i)) FROM range(?, ?) r(i)",
+                [offset, offset + 2_000]).fetchall()
+"""
+
+
+def test_kill_9_while_writing_leaves_only_whole_correct_entries(tiny_model, tmp_path):
+    path = tmp_path / "results.sqlite"
+    rng = random.Random(7)
+    kills = 0
+    for attempt in range(5):
+        process = subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(tiny_model), str(path), str(attempt * 1_000)]
+        )
+        deadline = time.monotonic() + 120
+        while not path.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(rng.uniform(0.5, 2.0))
+        if process.poll() is None:
+            process.send_signal(signal.SIGKILL)
+            kills += 1
+        process.wait(timeout=60)
+    assert kills == 5
+    connection = sqlite3.connect(path)
+    assert connection.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+    stored = dict(connection.execute("SELECT key, probs FROM results").fetchall())
+    connection.close()
+    assert stored
+    model = load_model(tiny_model)
+    keys = {entry_key(model.fingerprint, (f"text {i}",)): f"text {i}" for i in range(404_000)}
+    found = [t for k, t in keys.items() if k in stored]
+    assert len(found) == len(stored)  # every entry is one of the texts written, whole
+    fresh = _fresh(tiny_model, found)
+    for text, probs in zip(found, fresh):
+        assert np.array_equal(from_bytes(stored[entry_key(model.fingerprint, (text,))], 2), probs)
+
+
+def test_four_processes_of_two_threads_share_one_cache(tiny_model, tmp_path):
+    path = tmp_path / "results.sqlite"
+    script = textwrap.dedent(
+        f"""
+        import json, sys, threading, duckdb, sentiment_udf
+        con = duckdb.connect()
+        sentiment_udf.register(con, {str(tiny_model)!r}, cache={str(path)!r})
+        base = int(sys.argv[1])
+        out, errors = {{}}, []
+        def work(n):
+            try:
+                rows = con.cursor().execute(
+                    "SELECT i, sentiment_score('shared text ' || i) FROM range(?, ?) r(i)",
+                    [base + n * 500, base + n * 500 + 3000]).fetchall()
+                out.update(rows)
+            except Exception as exc:
+                errors.append(repr(exc))
+        threads = [threading.Thread(target=work, args=(n,)) for n in range(2)]
+        [t.start() for t in threads]; [t.join() for t in threads]
+        print(json.dumps({{"errors": errors, "scores": out}}))
+        """
+    )
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-W", "error::RuntimeWarning", "-c", script, str(p * 1000)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for p in range(4)
+    ]
+    results = []
+    for process in processes:
+        out, err = process.communicate(timeout=600)
+        assert process.returncode == 0, err[-2000:]
+        results.append(json.loads(out.strip().splitlines()[-1]))
+    assert all(r["errors"] == [] for r in results)
+    merged: dict[int, float] = {}
+    for result in results:
+        for i, score in result["scores"].items():
+            assert merged.setdefault(int(i), score) == score  # every process got the same
+    ids = sorted(merged)
+    assert len(ids) == 3000 + 500 + 3 * 1000  # overlapping ranges, nothing lost
+    fresh = _fresh(tiny_model, [f"shared text {i}" for i in ids])[:, 1]
+    assert [merged[i] for i in ids] == list(fresh)
+    assert ResultCache(path).stats()["entries"] == len(ids)
+
+
+def _damaged(kind: str, tmp_path: Path) -> Path:
+    path = tmp_path / "results.sqlite"
+    if kind == "not SQLite":
+        path.write_bytes(b"these are not the bytes of a database" * 100)
+    elif kind in ("corrupt", "truncated"):
+        cache = ResultCache(path)
+        cache.put_many({bytes(16): bytes(16)})
+        cache.close()
+        data = bytearray(path.read_bytes())
+        if kind == "truncated":
+            data = data[: len(data) // 3 + 7]
+        else:
+            data[100:4000] = os.urandom(3900)
+        path.write_bytes(bytes(data))
+    elif kind == "a database of something else":
+        connection = sqlite3.connect(path)
+        connection.execute("CREATE TABLE invoices (id INTEGER, total REAL)")
+        connection.commit()
+        connection.close()
+    elif kind == "a future schema version":
+        cache = ResultCache(path)
+        cache.put_many({bytes(16): bytes(16)})
+        cache.close()
+        connection = sqlite3.connect(path)
+        connection.execute("UPDATE meta SET value = '99' WHERE name = 'schema_version'")
+        connection.commit()
+        connection.close()
+    elif kind == "a read-only folder":
+        if os.geteuid() == 0:  # root writes anywhere on a normal filesystem; /proc is read-only
+            return Path("/proc/sentiment-udf-test/results.sqlite")
+        folder = tmp_path / "ro"
+        folder.mkdir()
+        folder.chmod(0o555)
+        path = folder / "results.sqlite"
+    return path
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "not SQLite",
+        "corrupt",
+        "truncated",
+        "a database of something else",
+        "a future schema version",
+        "a read-only folder",
+    ],
+)
+def test_a_damaged_or_unusable_cache_file_means_one_warning_and_correct_scores(
+    tiny_model, tmp_path, kind
+):
+    path = _damaged(kind, tmp_path)
+    before = path.read_bytes() if path.exists() else None
+    MEMO.clear()
+    con = duckdb.connect()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        sentiment_udf.register(con, tiny_model, cache=path)
+        for _ in range(3):  # several vectors, several queries: still one warning
+            MEMO.clear()
+            rows = con.execute("SELECT sentiment_score(t) FROM unnest(?) u(t)", [TEXTS]).fetchall()
+    cache_warnings = [w for w in caught if issubclass(w.category, ResultCacheWarning)]
+    assert len(cache_warnings) == 1, [str(w.message) for w in caught]
+    assert str(path) in str(cache_warnings[0].message)
+    assert [r[0] for r in rows] == list(_fresh(tiny_model, TEXTS)[:, 1])
+    if before is not None and kind != "corrupt":
+        assert path.read_bytes() == before  # someone else's file is never rewritten
+
+
+def test_many_models_and_options_in_one_file_never_mix(tiny_model, tmp_path):
+    path = tmp_path / "results.sqlite"
+    other = build_tiny_model(tmp_path / "other", seed=5)
+    setups = [(tiny_model, {}), (tiny_model, {"max_length": 8}), (other, {})]
+    texts = ["good value " * 10, "bad", "fine thing"]
+    for model_path, options in setups * 2:
+        MEMO.clear()
+        model = sentiment_udf.SentimentModel(model_path, **options)
+        got = model.predict_proba(texts, ResultCache(path))
+        assert np.array_equal(got, _fresh(model_path, texts, **options))
+    assert ResultCache(path).stats()["entries"] == 9
+
+
+def test_pruned_oldest_first_and_the_cache_command(tiny_model, tmp_path):
+    path = tmp_path / "results.sqlite"
+    model = load_model(tiny_model)
+    MEMO.clear()
+    model.predict_proba(TEXTS[:200], ResultCache(path, max_entries=100))
+    assert ResultCache(path).stats()["entries"] <= 110
+    stats = json.loads(cli("cache", "stats", "--path", str(path)).stdout)
+    assert stats["entries"] <= 110 and stats["bytes"] > 0
+    pruned = cli("cache", "prune", "--path", str(path), "--max-entries", "10")
+    assert pruned.returncode == 0 and "deleted" in pruned.stderr
+    connection = sqlite3.connect(path)
+    kept = dict(connection.execute("SELECT key, probs FROM results").fetchall())
+    connection.close()
+    newest = {entry_key(model.fingerprint, (t,)) for t in TEXTS[190:200]}
+    assert set(kept) == newest  # the ten newest survive
+    assert cli("cache", "clear", "--path", str(path)).returncode == 0
+    assert json.loads(cli("cache", "stats", "--path", str(path)).stdout)["entries"] == 0
+    missing = cli("cache", "stats", "--path", str(tmp_path / "none.sqlite"))
+    assert missing.returncode == 1 and "no result cache" in missing.stderr
+
+
+def test_cli_flag_and_environment_variable(tiny_model, tmp_path):
+    path = tmp_path / "from-flag.sqlite"
+    sql = "SELECT count(sentiment_score('a good thing ' || i)) FROM range(20) r(i)"
+    flagged = cli("query", sql, "--model", str(tiny_model), "--cache", str(path))
+    assert flagged.returncode == 0, flagged.stderr
+    assert ResultCache(path).stats()["entries"] == 20
+    env_path = tmp_path / "from-env.sqlite"
+    env = {**os.environ, "SENTIMENT_UDF_CACHE": str(env_path)}
+    from tests.cli_helpers import script
+
+    by_env = subprocess.run(
+        [script(), "query", sql, "--model", str(tiny_model)], capture_output=True, env=env
+    )
+    assert by_env.returncode == 0 and ResultCache(env_path).stats()["entries"] == 20
