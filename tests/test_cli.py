@@ -375,7 +375,7 @@ def test_eval_names_unknown_labels(tiny_model, tmp_path):
         "--model",
         str(tiny_model),
     )
-    assert_one_line_error(result, "mixed, neutral")
+    assert_one_line_error(result, "'mixed', 'neutral'")
 
 
 def test_eval_embedded_model_on_real_reviews(tmp_path):
@@ -417,6 +417,8 @@ def test_models_list_info_verify(tiny_model, tmp_path):
     assert lasts["positive"] > 0.5 > died["positive"]
     info = json.loads(cli("models", "info").stdout)
     assert info["labels"] == ["negative", "positive"] and info["max_positions"] == 512
+    assert info["terms"].startswith("Licence and terms of the training data")
+    assert "non-commercial research" in info["terms"]
     assert len(info["checksums"]["model.onnx"]) == 64
     verified = json.loads(cli("models", "verify").stdout)
     assert verified["checksums_verified"] is True

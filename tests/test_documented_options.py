@@ -118,3 +118,43 @@ def test_eval_reads_a_table_in_a_database(tiny_model, tmp_path):
     predicted = load_model(tiny_model).predict(["good", "awful", "fine"])
     truth = ["positive", "negative", "positive"]
     assert report["accuracy"] == pytest.approx(sum(p == t for p, t in zip(predicted, truth)) / 3)
+
+
+def test_eval_label_map_and_values_shown_as_they_are(tiny_model, tmp_path):
+    path = tmp_path / "labelled.csv"
+    path.write_text("stars,text\nPOS,good\nNEG,awful\nPOS,fine\n1-2 stars,bad\n")
+    base = ["eval", "--input", str(path), "--text-column", "text", "--label-column", "stars",
+            "--model", str(tiny_model), "--format", "json"]  # fmt: skip
+    unmapped = cli(*base)
+    assert_one_line_error(unmapped, "'1-2 stars', 'NEG', 'POS'", "--label-map")
+    mapped = cli(*base, "--label-map", "POS=positive", "--label-map", "NEG=negative",
+                 "--label-map", "1-2 stars=negative")  # fmt: skip
+    assert mapped.returncode == 0, mapped.stderr
+    report = json.loads(mapped.stdout)
+    assert report["labels"]["negative"]["support"] == 2
+    assert report["labels"]["positive"]["support"] == 2
+    wrong = cli(*base, "--label-map", "POS=great")
+    assert_one_line_error(wrong, "maps to great")
+
+
+def test_cli_long_text_and_unknown_model_name(tiny_model, tmp_path):
+    text = "good " * 700 + "awful " * 700
+    got = cli("query", f"SELECT sentiment_score('{text}') AS s", "--model", str(tiny_model),
+              "--long-text", "chunk", "--format", "csv")  # fmt: skip
+    assert got.returncode == 0, got.stderr
+    expected = load_model(tiny_model, long_text="chunk").predict_proba([text])[0, 1]
+    assert float(got.stdout.splitlines()[1]) == pytest.approx(expected, rel=1e-6)
+    missing = cli("query", "SELECT 1", "--model", "nosuch")
+    assert_one_line_error(missing, "no model named 'nosuch'", "sentiment-en-reviews-v2")
+
+
+def test_models_info_and_verify_take_a_models_dir(tiny_model, tmp_path):
+    folder = tmp_path / "mine"
+    import shutil
+
+    shutil.copytree(tiny_model, folder / "tiny")
+    info = cli("models", "info", "tiny", "--models-dir", str(folder))
+    assert info.returncode == 0, info.stderr
+    assert json.loads(info.stdout)["kind"] == "local"
+    verified = cli("models", "verify", "tiny", "--models-dir", str(folder))
+    assert verified.returncode == 0 and json.loads(verified.stdout)["model"] == "tiny"

@@ -68,6 +68,13 @@ def model_options(command: Callable) -> Callable:
             help="onnxruntime threads (default: all cores).",
         ),
         click.option(
+            "--long-text",
+            type=click.Choice(["truncate", "chunk"]),
+            default="truncate",
+            show_default=True,
+            help="Texts over --max-length: score the first tokens, or every window (mean).",
+        ),
+        click.option(
             "--cache",
             is_flag=False,
             flag_value=DEFAULT_CACHE,
@@ -83,8 +90,8 @@ def model_options(command: Callable) -> Callable:
     return command
 
 
-def _model_kwargs(max_length: int, threads: int | None) -> dict:
-    return {"max_length": max_length, "threads": threads}
+def _model_kwargs(max_length: int, threads: int | None, long_text: str = "truncate") -> dict:
+    return {"max_length": max_length, "threads": threads, "long_text": long_text}
 
 
 DEFAULT_CACHE = "\x00default"
@@ -124,6 +131,16 @@ def _check_output(output: str | None, fmt: str | None = None) -> None:
         raise SourceError(f"{output}: is a folder, not a file")
     if not path.parent.is_dir():
         raise SourceError(f"{output}: folder {path.parent} does not exist")
+
+
+def _label_map(pairs: tuple[str, ...]) -> dict[str, str]:
+    mapping = {}
+    for pair in pairs:
+        value, equals, label = pair.partition("=")
+        if not equals or not value.strip() or not label.strip():
+            raise click.UsageError(f"--label-map takes VALUE=LABEL, not {pair!r}")
+        mapping[value.strip()] = label.strip()
+    return mapping
 
 
 glob_option = click.option(
@@ -166,6 +183,7 @@ def query(
     model: str | None,
     max_length: int,
     threads: int | None,
+    long_text: str,
     cache: str | None,
     fmt: str,
     output: str | None,
@@ -179,7 +197,7 @@ def query(
         model,
         read_only=read_only,
         cache=_cache_arg(cache),
-        **_model_kwargs(max_length, threads),
+        **_model_kwargs(max_length, threads, long_text),
     )
     table = run(con, sql)
     if table is not None:
@@ -200,6 +218,7 @@ def shell(
     model: str | None,
     max_length: int,
     threads: int | None,
+    long_text: str,
     cache: str | None,
 ) -> None:
     """An interactive SQL prompt with the sentiment functions (reads piped statements too)."""
@@ -211,7 +230,7 @@ def shell(
         model,
         read_only=read_only,
         cache=_cache_arg(cache),
-        **_model_kwargs(max_length, threads),
+        **_model_kwargs(max_length, threads, long_text),
     )
     code = run_shell(con)
     con.close()
@@ -272,6 +291,7 @@ def score(
     model: str | None,
     max_length: int,
     threads: int | None,
+    long_text: str,
     cache: str | None,
 ) -> None:
     """Bulk-score a table or file into a new table or a Parquet file, resumably."""
@@ -288,7 +308,7 @@ def score(
         raise click.UsageError("--sentences splits the text alone: leave out --title-column")
     _check_output(output)
     con, source = _open_source(db, table, input_file, read_only=False, glob=glob)
-    loaded = load_model(model, **_model_kwargs(max_length, threads))
+    loaded = load_model(model, **_model_kwargs(max_length, threads, long_text))
     progress = None if quiet or not sys.stderr.isatty() else Progress()
     result = bulk.score(
         con,
@@ -324,11 +344,22 @@ def score(
 @glob_option
 @click.option("--db", type=click.Path(dir_okay=False), help="DuckDB database of --table.")
 @click.option("--table", help="Labelled table or view in --db.")
-@click.option("--text-column", required=True)
-@click.option("--label-column", required=True)
-@click.option("--title-column")
+@click.option("--text-column", required=True, help="Column holding the review text.")
+@click.option("--label-column", required=True, help="Column holding the true label of each row.")
+@click.option("--title-column", help="Column holding the title (scored as '<title>. <text>').")
 @click.option(
-    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+    "--label-map",
+    multiple=True,
+    metavar="VALUE=LABEL",
+    help="Map a label value of the data to a model label (repeatable): --label-map POS=positive.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="text: a table like scikit-learn's classification_report; json: the same as JSON.",
 )
 @model_options
 @user_errors
@@ -340,17 +371,19 @@ def evaluate(
     text_column: str,
     label_column: str,
     title_column: str | None,
+    label_map: tuple[str, ...],
     fmt: str,
     model: str | None,
     max_length: int,
     threads: int | None,
+    long_text: str,
     cache: str | None,
 ) -> None:
     """Accuracy report (precision, recall, F1 per label) on labelled rows."""
     from ..engines.evaluation import evaluate as run_evaluation
 
     con, source = _open_source(db if table else None, table, input_file, True, glob)
-    loaded = load_model(model, **_model_kwargs(max_length, threads))
+    loaded = load_model(model, **_model_kwargs(max_length, threads, long_text))
     report = run_evaluation(
         con,
         source,
@@ -359,6 +392,7 @@ def evaluate(
         label_column=label_column,
         title_column=title_column,
         cache=open_cache(_cache_arg(cache)),
+        label_map=_label_map(label_map),
     )
     click.echo(report.to_json() if fmt == "json" else report.to_text())
 
@@ -389,27 +423,36 @@ def models_list(models_dir: Path | None) -> None:
 
 @models.command("info")
 @click.argument("model", required=False)
+@models_dir_option
 @user_errors
-def models_info(model: str | None) -> None:
-    """Labels, max length, size, checksums and provenance (JSON)."""
+def models_info(model: str | None, models_dir: Path | None) -> None:
+    """Labels, max length, size, checksums, provenance and the data's terms (JSON)."""
     from ..runtime.model_store import model_info
 
-    click.echo(json.dumps(model_info(model).to_dict(), indent=2))
+    click.echo(json.dumps(model_info(_in_models_dir(model, models_dir)).to_dict(), indent=2))
 
 
 @models.command("verify")
 @click.argument("model", required=False)
+@models_dir_option
 @user_errors
-def models_verify(model: str | None) -> None:
+def models_verify(model: str | None, models_dir: Path | None) -> None:
     """Load the model, check its files and score two probe reviews."""
     from ..runtime.model_store import verify_model
 
-    click.echo(json.dumps(verify_model(model), indent=2))
+    click.echo(json.dumps(verify_model(_in_models_dir(model, models_dir)), indent=2))
+
+
+def _in_models_dir(model: str | None, models_dir: Path | None) -> str | Path | None:
+    """A bare model name looked up in --models-dir first."""
+    if model is not None and models_dir is not None and (models_dir / model).is_dir():
+        return models_dir / model
+    return model
 
 
 @models.command("pull")
 @click.argument("repo_id")
-@click.option("--revision", default=None)
+@click.option("--revision", default=None, help="Branch, tag or commit (default: main).")
 @models_dir_option
 @user_errors
 def models_pull(repo_id: str, revision: str | None, models_dir: Path | None) -> None:

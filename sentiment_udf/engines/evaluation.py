@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import duckdb
@@ -104,8 +104,10 @@ def evaluate(
     label_column: str,
     title_column: str | None = None,
     cache: ResultCache | None = None,
+    label_map: Mapping[str, str] | None = None,
 ) -> Report:
-    """Score labelled rows of `source` and report; labels match the model's case-insensitively."""
+    """Score labelled rows of `source` and report; labels match the model's case-insensitively,
+    after `label_map` ({value in the data: model label}, e.g. {"POS": "positive"})."""
     columns = {
         "--text-column": text_column,
         "--label-column": label_column,
@@ -114,16 +116,24 @@ def evaluate(
     check_columns(con, source, columns, text_columns=("--text-column", "--title-column"))
     title = quote_identifier(title_column) if title_column else "NULL::VARCHAR"
     rows = con.execute(
-        f"SELECT lower(trim({quote_identifier(label_column)}::VARCHAR)), {title}, "
+        f"SELECT trim({quote_identifier(label_column)}::VARCHAR), {title}, "
         f"{quote_identifier(text_column)} FROM {source.sql}",
         list(source.params),
     ).fetchall()
-    truth = [row[0] for row in rows]
-    unknown = sorted({str(t) for t in truth if t not in model.labels})
+    mapping = {str(k).strip(): str(v).strip().lower() for k, v in (label_map or {}).items()}
+    unmapped = sorted(set(mapping.values()) - set(model.labels))
+    if unmapped:
+        raise SourceError(
+            f"--label-map maps to {', '.join(unmapped)}, not labels of the model "
+            f"({', '.join(model.labels)})"
+        )
+    truth = [mapping.get(str(row[0]), str(row[0]).lower()) for row in rows]
+    unknown = sorted({str(raw[0]) for raw, t in zip(rows, truth) if t not in model.labels})
     if unknown:
         raise SourceError(
-            f"--label-column {label_column!r} has labels the model does not know: "
-            f"{', '.join(unknown)} (model labels: {', '.join(model.labels)})"
+            f"--label-column {label_column!r} has values the model does not know: "
+            f"{', '.join(repr(u) for u in unknown[:10])} (model labels: "
+            f"{', '.join(model.labels)}; map them with --label-map VALUE=LABEL)"
         )
     inputs = model.inputs([row[1] for row in rows], [row[2] for row in rows])
     predicted = model.labels_of(model.predict_proba(inputs, cache))

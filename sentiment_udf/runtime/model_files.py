@@ -53,11 +53,24 @@ def resolve_folder(model: str | Path | None) -> Path:
     return path
 
 
+def _not_found(model: str | Path | None, root: Path) -> str:
+    """Where a model was looked for, and which models there are."""
+    named = model is not None and not isinstance(model, Path) and os.sep not in str(model)
+    if not named:
+        return f"model folder not found: {root}"
+    bases = [EMBEDDED_MODELS_DIR, models_dir()]
+    known = sorted(p.name for base in bases if base.is_dir() for p in base.iterdir() if p.is_dir())
+    return (
+        f"model folder not found: no model named {str(model)!r} (looked in "
+        f"{', '.join(str(b) for b in bases)}); models: {', '.join(known) or 'none'}"
+    )
+
+
 def locate(model: str | Path | None = None, onnx_file: str | None = None) -> ModelFiles:
     """Describe the model folder `model`; raise ModelError naming the file at fault."""
     root = resolve_folder(model)
     if not root.is_dir():
-        raise ModelError(f"model folder not found: {root}")
+        raise ModelError(_not_found(model, root))
     # config.json and tokenizer.json at the root (the Hub's ONNX repositories, with the model
     # under onnx/) or all three under onnx/ (our release layout); the .onnx file at the root
     # first, then under onnx/.

@@ -35,6 +35,7 @@ class ModelInfo:
     size_bytes: int
     checksums: dict[str, str]
     source: dict
+    terms: str | None  # the model card's "Licence and terms" section, as written there
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -70,7 +71,25 @@ def model_info(model: str | Path | None = None) -> ModelInfo:
         size_bytes=sum(p.stat().st_size for p in used),
         checksums={p.name: sha256(p) for p in used},
         source=source,
+        terms=card_terms(root / "MODEL_CARD.md"),
     )
+
+
+def card_terms(card: Path) -> str | None:
+    """The "Licence and terms" section of a model card (None without a card or section)."""
+    if not card.is_file():
+        return None
+    section: list[str] = []
+    for line in card.read_text(encoding="utf-8").splitlines():
+        if line.startswith("## "):
+            if section:
+                break
+            if "licence" in line.lower() or "license" in line.lower():
+                section.append(line[3:].strip())
+            continue
+        if section:
+            section.append(line)
+    return "\n".join(section).strip() or None
 
 
 def verify_model(model: str | Path | None = None) -> dict:
