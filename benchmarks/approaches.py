@@ -9,7 +9,7 @@ import duckdb
 import numpy as np
 
 import sentiment_udf
-from sentiment_udf import bulk
+from sentiment_udf.engines import bulk
 from sentiment_udf.engines.sql_names import file_source
 from sentiment_udf.runtime.model_files import EMBEDDED_MODEL_NAME, EMBEDDED_MODELS_DIR
 

@@ -127,10 +127,10 @@ def splitters() -> dict[str, Callable[[str], list[str]]]:
     except ImportError:
         pass
     try:
-        from sentiment_udf.sentences import split_sentences
+        from sentiment_udf.analysis.sentences import split_sentences
 
-        out["sentiment_udf (punkt + review rules)"] = lambda text: [
-            s.text for s in split_sentences(text)
+        out["sentiment_udf (sentencex + review rules)"] = lambda text: [
+            text[s.start : s.end] for s in split_sentences(text)
         ]
     except ImportError:
         pass

@@ -124,3 +124,41 @@ def test_interactive_shell_keeps_its_history_file(tiny_model, tmp_path):
     assert b".help for help" in seen and b"42" in seen
     history = (tmp_path / ".sentiment_udf_history").read_text()
     assert "SELECT 41 + 1 AS answer;" in history
+
+
+def test_shell_dot_commands_like_duckdbs(tiny_model, tmp_path):
+    script_file = tmp_path / "more.sql"
+    script_file.write_text("SELECT 'from file' AS f;\n")
+    out_file = tmp_path / "out.txt"
+    session = (
+        "CREATE TABLE t AS SELECT 'good' AS r;\n.tables\n.schema t\n.nosuch\n.mode csv\n"
+        f"SELECT classify_sentiment(r) IS NOT NULL AS ok FROM t;\n.output {out_file}\n"
+        f"SELECT 3 AS x;\n.output\n.mode json\n.read {script_file}\n.timer on\nSELECT 1 AS one;\n"
+    )
+    result = cli("shell", "--model", str(tiny_model), stdin=session)
+    assert result.returncode == 1  # the unknown command, piped: the session went on, then 1
+    assert result.stdout == (
+        "Count\n-----\n1\n(1 row)\n"
+        "name\n----\nt\n(1 row)\n"
+        "CREATE TABLE t(r VARCHAR);\n"
+        "ok\nTrue\n"
+        '{"f": "from file"}\n'
+        '{"one": 1}\n'
+    )
+    assert out_file.read_text() == "x\n3\n"
+    errors = result.stderr.splitlines()
+    assert errors[0] == "Error: unknown or incomplete command '.nosuch' (.help lists them)"
+    assert errors[1].startswith("Run Time: ") and len(errors) == 2
+
+
+def test_query_shows_every_result_and_fits_the_width(tiny_model):
+    sql = "SELECT 1 AS a; SELECT repeat('x', 300) AS long, 'short' AS s"
+    both = cli("query", sql, "--model", str(tiny_model), "--max-width", "40")
+    assert both.returncode == 0, both.stderr
+    lines = both.stdout.splitlines()
+    assert lines[:4] == ["a", "-", "1", "(1 row)"]
+    assert max(len(line) for line in lines) <= 40 and "…" in both.stdout and "short" in both.stdout
+    full = cli("query", sql, "--model", str(tiny_model))  # not a terminal: nothing is cut
+    assert "x" * 300 in full.stdout
+    last = cli("query", sql, "--model", str(tiny_model), "--format", "csv")
+    assert last.stdout.splitlines()[0] == "long,s" and "writes the last" in last.stderr

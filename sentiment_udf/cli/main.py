@@ -170,10 +170,18 @@ def main() -> None:
     type=click.Choice(["table", "csv", "json", "parquet"]),
     default="table",
     show_default=True,
-    help="json is one object per line.",
+    help="json is one object per line. table shows every statement's result; csv, json and "
+    "parquet write the last one.",
 )
 @click.option(
     "--output", "-o", type=click.Path(dir_okay=False), help="Write here instead of stdout."
+)
+@click.option(
+    "--max-width",
+    type=click.IntRange(0),
+    default=None,
+    help="Narrow a table to this many characters, cutting long values (default: the "
+    "terminal's width on a terminal, unlimited otherwise; 0: unlimited).",
 )
 @user_errors
 def query(
@@ -187,9 +195,10 @@ def query(
     cache: str | None,
     fmt: str,
     output: str | None,
+    max_width: int | None,
 ) -> None:
-    """Run SQL with the sentiment functions registered and print or write the result."""
-    from .sql_session import open_connection, run, write
+    """Run SQL with the sentiment functions registered and print or write the results."""
+    from .sql_session import open_connection, run_each, terminal_width, write
 
     _check_output(output, fmt)
     con = open_connection(
@@ -199,9 +208,16 @@ def query(
         cache=_cache_arg(cache),
         **_model_kwargs(max_length, threads, long_text),
     )
-    table = run(con, sql)
-    if table is not None:
-        write(table, fmt, output)
+    results = run_each(con, sql)
+    if fmt == "table" and output is None:
+        width = terminal_width() if max_width is None else max_width
+        for table in results:
+            write(table, fmt, max_width=width or None)
+    elif results:
+        if len(results) > 1:
+            click.echo(f"note: {len(results)} statements returned rows; --format {fmt} writes "
+                       "the last", err=True)  # fmt: skip
+        write(results[-1], fmt, output)
     con.close()
 
 

@@ -3,24 +3,51 @@
 from __future__ import annotations
 
 import sys
+import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
 import duckdb
 
 from ..engines.catalog_guard import StoredCallError
-from .sql_session import run, write
+from .sql_session import run_each, terminal_width, write
 
 PROMPT, CONTINUATION = "sentiment> ", "       ...> "
-HELP = (
-    "Statements end in ';' and may span lines. The sentiment functions are registered.\n"
-    ".help  this text    .quit / .exit / Ctrl-D  leave\n"
-)
+HELP = """\
+Statements end in ';' (outside quotes and comments) and may span lines; the sentiment
+functions and macros are registered.
+.tables              the tables and views
+.schema [TABLE]      the CREATE statements (of one table or view)
+.timer on|off        show each statement's run time
+.mode table|csv|json how results are shown
+.read FILE           run the statements of a file
+.output [FILE]       send results to FILE (no FILE: back to the screen)
+.help                this text
+.quit / .exit        leave (also Ctrl-D)
+"""
 HISTORY_NAME = ".sentiment_udf_history"
+MODES = ("table", "csv", "json")
 
 
 def _history() -> Path:
     return Path.home() / HISTORY_NAME
+
+
+@dataclass
+class ShellState:
+    """What dot commands change: how results are shown and where they go."""
+
+    stdout: IO[str]
+    stderr: IO[str]
+    mode: str = "table"
+    timer: bool = False
+    output: IO[str] | None = None  # a file opened by .output
+    width: int | None = None
+
+    @property
+    def results(self) -> IO[str]:
+        return self.output or self.stdout
 
 
 def run_shell(
@@ -33,6 +60,7 @@ def run_shell(
     piped in and a statement failed, else 0."""
     stdin, stdout, stderr = stdin or sys.stdin, stdout or sys.stdout, stderr or sys.stderr
     interactive = stdin.isatty()
+    state = ShellState(stdout, stderr, width=terminal_width() if stdout is sys.stdout else None)
     if interactive:
         _load_history()
         stderr.write("sentiment-udf shell: .help for help, .quit to leave\n")
@@ -43,35 +71,85 @@ def run_shell(
         if line is None:
             break
         stripped = line.strip()
-        if not buffer and stripped in (".quit", ".exit"):
-            break
-        if not buffer and stripped == ".help":
-            stdout.write(HELP)
+        if not buffer and stripped.startswith("."):
+            if stripped in (".quit", ".exit"):
+                break
+            failed |= not _dot_command(con, stripped, state)
             continue
         if stripped or buffer:
             buffer.append(line)
         if not statement_complete("\n".join(buffer)):
             continue
-        failed |= not _execute(con, "\n".join(buffer), stdout, stderr)
+        failed |= not _execute(con, "\n".join(buffer), state)
         buffer = []
     if buffer and any(b.strip() for b in buffer):
-        failed |= not _execute(con, "\n".join(buffer), stdout, stderr)
+        failed |= not _execute(con, "\n".join(buffer), state)
+    if state.output is not None:
+        state.output.close()
     if interactive:
         _save_history()
     return 1 if failed and not interactive else 0
 
 
-def _execute(con: duckdb.DuckDBPyConnection, sql: str, stdout: IO[str], stderr: IO[str]) -> bool:
+def _dot_command(con: duckdb.DuckDBPyConnection, line: str, state: ShellState) -> bool:
+    """Run one dot command; False (and one line on stderr) when it fails or is unknown."""
+    command, _, argument = line.partition(" ")
+    argument = argument.strip()
+    if command == ".help":
+        state.stdout.write(HELP)
+    elif command == ".tables":
+        return _execute(con, "SHOW TABLES", state)
+    elif command == ".schema":
+        where = "WHERE lower(name) = lower(?)" if argument else ""
+        sql = (
+            "SELECT sql FROM (SELECT table_name AS name, sql FROM duckdb_tables() UNION ALL "
+            f"SELECT view_name, sql FROM duckdb_views() WHERE NOT internal) {where} ORDER BY name"
+        )
+        rows = con.execute(sql, [argument] if argument else []).fetchall()
+        state.results.write("".join(f"{row[0]}\n" for row in rows))
+    elif command == ".timer" and argument in ("on", "off"):
+        state.timer = argument == "on"
+    elif command == ".mode" and argument in MODES:
+        state.mode = argument
+    elif command == ".read" and argument:
+        try:
+            text = Path(argument).expanduser().read_text(encoding="utf-8")
+        except OSError as exc:
+            return _error(state, f"cannot read {argument}: {exc.strerror}")
+        return _execute(con, text, state)
+    elif command == ".output":
+        if state.output is not None:
+            state.output.close()
+            state.output = None
+        if argument:
+            try:
+                state.output = open(Path(argument).expanduser(), "w", encoding="utf-8")  # noqa: SIM115
+            except OSError as exc:
+                return _error(state, f"cannot write {argument}: {exc.strerror}")
+    else:
+        return _error(state, f"unknown or incomplete command {line!r} (.help lists them)")
+    return True
+
+
+def _error(state: ShellState, message: str) -> bool:
+    state.stderr.write(f"Error: {message}\n")
+    return False
+
+
+def _execute(con: duckdb.DuckDBPyConnection, sql: str, state: ShellState) -> bool:
+    started = time.perf_counter()
     try:
-        table = run(con, sql, warn=lambda message: stderr.write(message + "\n"))
+        tables = run_each(con, sql, warn=lambda message: state.stderr.write(message + "\n"))
     except (duckdb.Error, StoredCallError) as exc:
-        stderr.write(f"Error: {exc}\n")
-        return False
+        return _error(state, str(exc))
     except KeyboardInterrupt:
-        stderr.write("Interrupted.\n")
+        state.stderr.write("Interrupted.\n")
         return False
-    if table is not None:
-        write(table, stream=stdout)
+    for table in tables:
+        width = state.width if state.output is None else None
+        write(table, state.mode, stream=state.results, max_width=width)
+    if state.timer:
+        state.stderr.write(f"Run Time: {time.perf_counter() - started:.3f} s\n")
     return True
 
 

@@ -10,6 +10,7 @@ import io
 import json
 import math
 import os
+import shutil
 import sys
 import threading
 from collections.abc import Callable
@@ -20,7 +21,13 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..engines.catalog_guard import check_new_calls, function_names, guarded, stored_calls
+from ..engines.catalog_guard import (
+    StoredCallError,
+    check_new_calls,
+    function_names,
+    guarded,
+    stored_calls,
+)
 from ..engines.duckdb_functions import register
 from ..engines.sql_names import SourceError
 
@@ -55,22 +62,51 @@ def run(
     """
     names = function_names()
     checked = guarded(sql)
+    own_transaction = False
     if checked:
         before = stored_calls(con, names)
-        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute("BEGIN TRANSACTION")
+            own_transaction = True
+        except duckdb.TransactionException:  # the user's transaction is open: warn, not refuse
+            pass
     try:
         table = _run_interruptibly(con, sql)
         if checked:
-            messages = check_new_calls(before, stored_calls(con, names))
-            con.execute("COMMIT")
+            try:
+                messages = check_new_calls(before, stored_calls(con, names))
+            except StoredCallError as refused:
+                if not own_transaction:
+                    messages = [f"warning: {refused} (inside your transaction: roll it back)"]
+                else:
+                    raise
+            if own_transaction:
+                con.execute("COMMIT")
             for message in messages:
                 (warn or _to_stderr)(message)
     except BaseException:
-        if checked:
+        if own_transaction:
             with contextlib.suppress(duckdb.Error):
                 con.execute("ROLLBACK")
         raise
     return table
+
+
+def statements(sql: str) -> list[str]:
+    """The statements of `sql`, as DuckDB's parser splits them (quotes and comments respected)."""
+    return [s.query for s in duckdb.extract_statements(sql)] or [sql]
+
+
+def run_each(
+    con: duckdb.DuckDBPyConnection, sql: str, warn: Callable[[str], None] | None = None
+) -> list[pa.Table]:
+    """Run the statements of `sql` one by one; the result of each one that returns rows."""
+    results = []
+    for statement in statements(sql):
+        table = run(con, statement, warn)
+        if table is not None:
+            results.append(table)
+    return results
 
 
 def _to_stderr(message: str) -> None:
@@ -104,7 +140,11 @@ def _run_interruptibly(con: duckdb.DuckDBPyConnection, sql: str) -> pa.Table | N
 
 
 def write(
-    table: pa.Table, fmt: str = "table", output: str | None = None, stream: IO[str] | None = None
+    table: pa.Table,
+    fmt: str = "table",
+    output: str | None = None,
+    stream: IO[str] | None = None,
+    max_width: int | None = None,
 ) -> None:
     """Write `table` as an aligned text table, CSV, JSON lines or Parquet, to `output` or `stream`.
 
@@ -115,7 +155,7 @@ def write(
     if fmt == "parquet" and output is None:
         raise SourceError("--format parquet needs --output FILE")
     if output is None:
-        (stream or sys.stdout).write(_render(table, fmt))
+        (stream or sys.stdout).write(_render(table, fmt, max_width))
         return
     target = Path(output)
     temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
@@ -129,15 +169,29 @@ def write(
         temporary.unlink(missing_ok=True)
 
 
-def _render(table: pa.Table, fmt: str) -> str:
-    return {"table": render_table, "csv": _csv, "json": _json_lines}[fmt](table)
+def terminal_width() -> int | None:
+    """The terminal's width when stdout is one, else None (piped output is never cut)."""
+    if not sys.stdout.isatty():
+        return None
+    return shutil.get_terminal_size((120, 24)).columns
 
 
-def render_table(table: pa.Table) -> str:
-    """A plain aligned table with a header rule, every row shown; NULL shown as NULL."""
+def _render(table: pa.Table, fmt: str, max_width: int | None = None) -> str:
+    if fmt == "table":
+        return render_table(table, max_width)
+    return {"csv": _csv, "json": _json_lines}[fmt](table)
+
+
+def render_table(table: pa.Table, max_width: int | None = None) -> str:
+    """A plain aligned table with a header rule, every row shown; NULL shown as NULL. With
+    `max_width`, the widest columns are narrowed (values cut with '…') until the table fits."""
     names = table.column_names
     rows = [[_cell(v) for v in row.values()] for row in table.to_pylist()]
     widths = [max([len(n)] + [len(r[i]) for r in rows]) for i, n in enumerate(names)]
+    if max_width:
+        widths = _fit(widths, max_width)
+        names = [_cut(n, w) for n, w in zip(names, widths)]
+        rows = [[_cut(c, w) for c, w in zip(r, widths)] for r in rows]
     lines = [
         "  ".join(n.ljust(w) for n, w in zip(names, widths)).rstrip(),
         "  ".join("-" * w for w in widths),
@@ -145,6 +199,25 @@ def render_table(table: pa.Table) -> str:
     lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
     lines.append(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
     return "\n".join(lines) + "\n"
+
+
+MIN_COLUMN_WIDTH = 8
+
+
+def _fit(widths: list[int], max_width: int) -> list[int]:
+    """Column widths whose table (two spaces between columns) fits `max_width`, narrowing the
+    widest first and none below MIN_COLUMN_WIDTH."""
+    widths = list(widths)
+    while sum(widths) + 2 * (len(widths) - 1) > max_width:
+        widest = max(range(len(widths)), key=widths.__getitem__)
+        if widths[widest] <= MIN_COLUMN_WIDTH:
+            break
+        widths[widest] -= 1
+    return widths
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def _plain(value: Any) -> Any:
