@@ -11,13 +11,23 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .errors import ModelError
+from .notebook import show_progress
 from .runtime.model import SentimentModel
 from .runtime.registry import load_model
+from .runtime.result_cache import ResultCacheWarning
 
 if TYPE_CHECKING:
     from .engines.duckdb_functions import Registration, register
 
-__all__ = ["ModelError", "Registration", "SentimentModel", "load_model", "register"]
+__all__ = [
+    "ModelError",
+    "Registration",
+    "ResultCacheWarning",
+    "SentimentModel",
+    "load_model",
+    "register",
+    "show_progress",
+]
 __version__ = "0.1.0"
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shlex
 import signal
 import subprocess
 import time
@@ -271,7 +273,13 @@ def test_interrupted_parquet_score_resumes_without_loss_or_duplicates(tiny_model
     assert not out.exists()
     done = sum(pq.ParquetFile(p).metadata.num_rows for p in parts.glob("part-*.parquet"))
     assert 0 < done < 100_000
-    resumed = cli(*args, "--resume")
+    if sig == signal.SIGINT:  # Ctrl-C says what is saved and how to go on
+        assert f"Interrupted: {done:,} rows are saved in {out}; continue with: " in said, said
+        command = shlex.split(said.split("continue with: ")[1].splitlines()[0])
+        assert command[0] == "sentiment-udf" and command[-1] == "--resume"
+        resumed = subprocess.run([script(), *command[1:]], capture_output=True, text=True)
+    else:
+        resumed = cli(*args, "--resume")
     assert resumed.returncode == 0, resumed.stderr
     assert f"{done:,} were already there" in resumed.stderr
     ids = pq.read_table(out, columns=["id"]).column("id").to_pylist()
@@ -433,3 +441,58 @@ def test_models_list_info_verify(tiny_model, tmp_path):
     )
     assert by_name.returncode == 0, by_name.stderr
     assert_one_line_error(cli("models", "verify", str(tmp_path / "none")), "not found")
+
+
+def _on_a_terminal(args: list[str], until: float = 120) -> bytes:
+    """Run the CLI with a pty as stdout and stderr; everything it drew."""
+    import pty
+    import select
+
+    leader, follower = pty.openpty()
+    process = subprocess.Popen(
+        [script(), *args], stdout=follower, stderr=follower, stdin=subprocess.DEVNULL
+    )
+    os.close(follower)
+    seen = b""
+    deadline = time.monotonic() + until
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([leader], [], [], 0.5)
+        if ready:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            seen += chunk
+        elif process.poll() is not None:
+            break
+    process.wait(timeout=60)
+    os.close(leader)
+    return seen
+
+
+def test_score_progress_moves_within_a_batch_on_a_terminal(tmp_path):
+    source = tmp_path / "in.parquet"
+    duckdb.execute(
+        f"COPY (SELECT i AS id, 'review ' || i || ' was good' AS review FROM range(700) t(i)) "
+        f"TO '{source}'"
+    )
+    drawn = _on_a_terminal(["score", "--input", str(source), "--text-column", "review",
+                            "--id-column", "id", "--output", str(tmp_path / "o.parquet")])  # fmt: skip
+    counts = [
+        int(m.split(b"/")[0].replace(b",", b"")) for m in re.findall(rb"\r([\d,]+/700) rows", drawn)
+    ]
+    assert len(counts) >= 3 and counts[0] < 700 and counts[-1] == 700, drawn[-500:]
+    assert counts == sorted(counts)  # one batch of 8,192 rows, yet the line moved before its commit
+    quiet = _on_a_terminal(["score", "--input", str(source), "--text-column", "review",
+                            "--id-column", "id", "--output", str(tmp_path / "q.parquet"), "--quiet"])  # fmt: skip
+    assert b"/700 rows" not in quiet and b"scored 700 rows" in quiet
+
+
+def test_query_shows_activity_on_a_terminal_only(tmp_path):
+    sql = "SELECT count(sentiment_score('review number ' || i)) AS n FROM range(2000) r(i)"
+    drawn = _on_a_terminal(["query", sql])
+    assert b"texts scored" in drawn and b"2000" in drawn
+    piped = cli("query", sql, "--format", "csv")
+    assert piped.stderr == "" and piped.stdout == "n\n2000\n"

@@ -35,6 +35,7 @@ def test_quickstart_notebook_runs_and_draws_the_chart(tmp_path, monkeypatch):
     accuracy = float(printed.split("accuracy ")[1].split()[0])
     assert "200 reviews scored" in printed and accuracy >= 0.9
     assert chart.stat().st_size > 10_000 and chart.read_bytes()[:4] == b"\x89PNG"
+    assert "texts scored" in printed  # sentiment_udf.show_progress() drew its line
     mentions = int(printed.split(" aspect mentions in 200 reviews")[0].split()[-1])
     assert mentions > 20  # books and DVDs talk about the story, kitchen reviews about quality
     assert aspect_chart.stat().st_size > 10_000 and aspect_chart.read_bytes()[:4] == b"\x89PNG"

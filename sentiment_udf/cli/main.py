@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import shlex
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -131,6 +132,12 @@ def _check_output(output: str | None, fmt: str | None = None) -> None:
         raise SourceError(f"{output}: is a folder, not a file")
     if not path.parent.is_dir():
         raise SourceError(f"{output}: folder {path.parent} does not exist")
+
+
+def _resume_command() -> str:
+    """This command line with --resume instead of --replace."""
+    args = [a for a in sys.argv[1:] if a != "--replace"]
+    return shlex.join(["sentiment-udf", *args, *([] if "--resume" in args else ["--resume"])])
 
 
 def _label_map(pairs: tuple[str, ...]) -> dict[str, str]:
@@ -325,25 +332,33 @@ def score(
     _check_output(output)
     con, source = _open_source(db, table, input_file, read_only=False, glob=glob)
     loaded = load_model(model, **_model_kwargs(max_length, threads, long_text))
-    progress = None if quiet or not sys.stderr.isatty() else Progress()
-    result = bulk.score(
-        con,
-        source,
-        loaded,
-        id_column=id_column,
-        text_column=text_column,
-        title_column=title_column,
-        target_table=target_table,
-        output=output,
-        replace=replace,
-        resume=resume,
-        batch_rows=batch_rows,
-        progress=progress,
-        sentences=sentences,
-        cache=open_cache(_cache_arg(cache)),
-    )
-    if progress:
+    progress = Progress(show=not quiet and sys.stderr.isatty())
+    try:
+        result = bulk.score(
+            con,
+            source,
+            loaded,
+            id_column=id_column,
+            text_column=text_column,
+            title_column=title_column,
+            target_table=target_table,
+            output=output,
+            replace=replace,
+            resume=resume,
+            batch_rows=batch_rows,
+            progress=progress,
+            sentences=sentences,
+            cache=open_cache(_cache_arg(cache)),
+        )
+    except KeyboardInterrupt:
         progress.finish()
+        click.echo(
+            f"Interrupted: {progress.saved:,} rows are saved in {target_table or output}; "
+            f"continue with: {_resume_command()}",
+            err=True,
+        )
+        raise
+    progress.finish()
     con.close()
     rate = result.rows_scored / result.seconds if result.seconds else 0.0
     click.echo(

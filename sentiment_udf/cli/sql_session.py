@@ -30,6 +30,7 @@ from ..engines.catalog_guard import (
 )
 from ..engines.duckdb_functions import register
 from ..engines.sql_names import SourceError
+from .progress import ActivityLine
 
 FORMATS = ("table", "csv", "json", "parquet")
 
@@ -126,14 +127,18 @@ def _run_interruptibly(con: duckdb.DuckDBPyConnection, sql: str) -> pa.Table | N
             outcome["error"] = exc
 
     worker = threading.Thread(target=execute, name="sentiment-udf-query", daemon=True)
+    activity = ActivityLine()
     worker.start()
     try:
         while worker.is_alive():
             worker.join(0.1)
+            activity.tick()
     except KeyboardInterrupt:
         con.interrupt()
         worker.join()
         raise
+    finally:
+        activity.clear()
     if "error" in outcome:
         raise outcome["error"]
     return outcome["table"]

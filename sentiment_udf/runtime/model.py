@@ -131,6 +131,7 @@ class SentimentModel:
     def _remembered(self, items: list[tuple[str, ...]], score, cache: ResultCache | None) -> list:
         """Answers for `items` (texts or pairs): the memo's, the cache's, then `score(missing)`'s
         (None where a text has no tokens); new answers are stored in both."""
+        TEXTS_ANSWERED.add(len(items))
         keys = [entry_key(self.fingerprint, item) for item in items]
         found = MEMO.get_many(keys)
         if cache is not None and len(found) < len(keys):
@@ -289,6 +290,19 @@ class SentimentModel:
             )
 
 
+class Counter:
+    """A process-wide count that threads add to (the texts answered: progress displays read it)."""
+
+    def __init__(self) -> None:
+        self.value = 0
+        self._lock = threading.Lock()
+
+    def add(self, n: int) -> None:
+        with self._lock:
+            self.value += n
+
+
+TEXTS_ANSWERED = Counter()
 _LIVE_MODELS: weakref.WeakSet[SentimentModel] = weakref.WeakSet()
 
 
