@@ -158,3 +158,25 @@ def test_models_info_and_verify_take_a_models_dir(tiny_model, tmp_path):
     assert json.loads(info.stdout)["kind"] == "local"
     verified = cli("models", "verify", "tiny", "--models-dir", str(folder))
     assert verified.returncode == 0 and json.loads(verified.stdout)["model"] == "tiny"
+
+
+def test_score_a_file_without_an_id_column_numbers_its_rows(tiny_model, tmp_path):
+    source = tmp_path / "in.csv"
+    source.write_text("review\n" + "".join(f"review {i} good\n" for i in range(30)))
+    out = tmp_path / "out.parquet"
+    args = ["score", "--input", str(source), "--text-column", "review", "--output", str(out),
+            "--model", str(tiny_model)]  # fmt: skip
+    first = cli(*args)
+    assert first.returncode == 0, first.stderr
+    rows = duckdb.execute(f"SELECT row_number, score FROM '{out}' ORDER BY row_number").fetchall()
+    expected = load_model(tiny_model).predict_proba([f"review {i} good" for i in range(30)])
+    assert [r[0] for r in rows] == list(range(1, 31))
+    assert [r[1] for r in rows] == pytest.approx(list(expected[:, 1]), abs=1e-12)
+    again = cli(*args, "--resume")
+    assert again.returncode == 0 and "scored 0 rows" in again.stderr
+    assert "30 were already there" in again.stderr
+    db = tmp_path / "db.duckdb"
+    duckdb.connect(str(db)).execute("CREATE TABLE t AS SELECT 'x' AS review").close()
+    no_id = cli("score", "--db", str(db), "--table", "t", "--text-column", "review",
+                "--target-table", "o", "--model", str(tiny_model))  # fmt: skip
+    assert no_id.returncode == 2 and "--id-column is needed for a table source" in no_id.stderr

@@ -15,7 +15,13 @@ import click
 import duckdb
 
 from .. import __version__
-from ..engines.sql_names import SourceError, file_source, table_source
+from ..engines.sql_names import (
+    ROW_NUMBER_COLUMN,
+    SourceError,
+    file_source,
+    numbered,
+    table_source,
+)
 from ..errors import ModelError
 from ..runtime.registry import load_model
 from ..runtime.result_cache import open_cache
@@ -274,7 +280,11 @@ def shell(
 @glob_option
 @click.option("--text-column", required=True, help="Column holding the review text.")
 @click.option("--title-column", help="Column holding the title (scored as '<title>. <text>').")
-@click.option("--id-column", required=True, help="Column that identifies rows (used by --resume).")
+@click.option(
+    "--id-column",
+    help="Column that identifies rows (used by --resume). Optional for a file source: rows are "
+    "then numbered in file order, as column row_number.",
+)
 @click.option("--target-table", help="New table in --db to write id, label, score into.")
 @click.option(
     "--output", "-o", type=click.Path(dir_okay=False), help="Parquet file to write instead."
@@ -303,7 +313,7 @@ def score(
     glob: bool,
     text_column: str,
     title_column: str | None,
-    id_column: str,
+    id_column: str | None,
     target_table: str | None,
     output: str | None,
     replace: bool,
@@ -331,6 +341,11 @@ def score(
         raise click.UsageError("--sentences splits the text alone: leave out --title-column")
     _check_output(output)
     con, source = _open_source(db, table, input_file, read_only=False, glob=glob)
+    if id_column is None:
+        if table:
+            raise click.UsageError("--id-column is needed for a table source (rows of a table "
+                                   "have no fixed order)")  # fmt: skip
+        source, id_column = numbered(source), ROW_NUMBER_COLUMN
     loaded = load_model(model, **_model_kwargs(max_length, threads, long_text))
     progress = Progress(show=not quiet and sys.stderr.isatty())
     try:

@@ -115,6 +115,21 @@ def file_source(path: str | Path, glob: bool = False) -> Source:
     return Source(f"{reader}(?)", (escape_glob(str(resolved)),), (resolved,))
 
 
+ROW_NUMBER_COLUMN = "row_number"
+
+
+def numbered(source: Source) -> Source:
+    """A file source with its rows numbered 1, 2, ... in file order, as column `row_number`
+    (the id of rows that have none; the same numbers on every read of the same file)."""
+    if not source.files and source.pattern is None:
+        raise SourceError("rows of a table have no fixed order: give --id-column")
+    sql = (
+        f"(SELECT ordinality AS {ROW_NUMBER_COLUMN}, * EXCLUDE (ordinality) "
+        f"FROM {source.sql} WITH ORDINALITY)"
+    )
+    return Source(sql, source.params, source.files, source.pattern)
+
+
 def escape_glob(path: str) -> str:
     """`path` with DuckDB's glob characters bracketed, so that it names exactly one file."""
     return "".join(f"[{c}]" if c in "*?[" else c for c in path)
