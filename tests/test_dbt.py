@@ -125,3 +125,19 @@ def test_dbt_with_the_result_cache_scores_nothing_twice(project, tmp_path):
     con = duckdb.connect(str(db), read_only=True)
     assert con.execute("SELECT * FROM review_sentiment ORDER BY review_id").fetchall() == before
     con.close()
+
+
+def test_a_scoring_view_is_warned_about_at_build_time(project, tmp_path):
+    marts = project / "models" / "marts"
+    (marts / "scores_as_view.sql").write_text(
+        "{{ config(materialized='view') }}\n"
+        "select review_id, classify_sentiment(review) as label from {{ ref('stg_reviews') }}\n"
+    )
+    (marts / "zz_after.sql").write_text(  # a model after the view: the plugin checks there
+        "select count(*) as n from {{ ref('scores_as_view') }}\n"
+    )
+    result = _dbt_build(project, tmp_path / "reviews.duckdb")
+    assert result.returncode == 0, result.stdout[-3000:]
+    said = result.stdout + result.stderr
+    assert "WARNING: view scores_as_view calls a sentiment function" in said
+    assert said.count("view scores_as_view calls") == 1
