@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 
 import sentiment_udf
 from sentiment_udf import ModelError, SentimentModel, load_model
+from sentiment_udf.runtime.language import is_other_language
 from tests.cli_helpers import assert_one_line_error, script, with_default_sigint
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,13 +43,16 @@ SCORED_INPUTS = {
     "NUL and control characters inside": "Great\x00 product\x01\x02, works\x1f well",
     "emoji": "😀😀 love it 👍",
     "emoji only (tokens are [UNK])": "😀😀😀",
-    "CJK": "这个产品非常好，我很喜欢",
-    "Arabic (right-to-left)": "المنتج رائع جدا",
-    "Hebrew (right-to-left)": "המוצר מצוין",
     "mixed scripts": "Great 产品 رائع отлично",
     "combining characters": "Cafe\u0301 was gre\u0300at",
     "HTML markup": "<p>Terrible <b>quality</b>,<br/> <a href='x'>returned</a> it</p>",
     "a single character": "k",
+}
+OTHER_LANGUAGES = {
+    "CJK": "这个产品非常好，我很喜欢",
+    "Arabic (right-to-left)": "المنتج رائع جدا",
+    "Hebrew (right-to-left)": "המוצר מצוין",
+    "German": "Das Produkt ist nach zwei Tagen kaputt gegangen. Nie wieder!",
 }
 NULL_INPUTS = {
     "NULL": None,
@@ -80,6 +84,18 @@ def test_inputs_that_give_null(embedded_con, case):
         "SELECT classify_sentiment(?), sentiment_score(?), sentiment(?)", [NULL_INPUTS[case]] * 3
     ).fetchall()[0]
     assert row == (None, None, None)
+
+
+@pytest.mark.parametrize("case", sorted(OTHER_LANGUAGES))
+def test_other_languages_are_null_unless_the_guard_is_off(embedded_con, case):
+    text = OTHER_LANGUAGES[case]
+    assert embedded_con.execute("SELECT sentiment_score(?)", [text]).fetchall() == [(None,)]
+    language = embedded_con.execute("SELECT detect_language(?)", [text]).fetchall()[0][0]
+    assert language not in (None, "en")
+    anything = duckdb.connect()
+    sentiment_udf.register(anything, english_only=False)
+    score = anything.execute("SELECT sentiment_score(?)", [text]).fetchall()[0][0]
+    assert 0.0 <= score <= 1.0
 
 
 def test_big_texts_in_chunk_mode_are_the_token_weighted_mean_of_their_windows(tiny):
@@ -165,7 +181,10 @@ def test_properties_rows_order_nulls_and_position_independence(con, tiny, values
             assert score is None  # NULL positions preserved
         else:
             alone = model.predict_proba([text])[0, 1]  # same text, same result
-            assert score == pytest.approx(alone, abs=1e-6)
+            if np.isnan(alone):  # the English-only guard: another language, NULL alike
+                assert score is None and is_other_language(text)
+            else:
+                assert score == pytest.approx(alone, abs=1e-6)
 
 
 # --- query shapes -----------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from ..runtime.language import is_other_language
 from ..runtime.model import SentimentModel
 from ..runtime.result_cache import ResultCache
 from .sentences import Span, split_sentences
@@ -89,6 +90,9 @@ def score_aspects(
     found: list[list[tuple[str, list[tuple[int, int]]]] | None] = []
     for text, wanted in zip(texts, aspects):
         if wanted is None or model.encoder.is_blank(text):
+            found.append(None)
+            continue
+        if model.english_only and is_other_language(text):  # the guard, on the whole text
             found.append(None)
             continue
         sentences = split_sentences(text)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from sentencex import get_sentence_boundaries
 
+from ..runtime.language import is_other_language
 from ..runtime.model import SentimentModel
 from ..runtime.result_cache import ResultCache
 
@@ -105,6 +106,8 @@ def score_sentences(
     spans_of: list[list[Span] | None] = [
         None if model.encoder.is_blank(text) else sentence_spans(model, text) for text in texts
     ]
+    # The English-only guard judges the whole text (a short sentence alone is often unclear).
+    other = [model.english_only and t is not None and is_other_language(t) for t in texts]
     pieces = [
         text[s.start : s.end]
         for text, spans in zip(texts, spans_of)
@@ -116,19 +119,19 @@ def score_sentences(
     positive = model.labels.index("positive") if "positive" in model.labels else -1
     out: list[list[ScoredSentence] | None] = []
     index = 0
-    for spans in spans_of:
+    for spans, guarded in zip(spans_of, other):
         if spans is None:
             out.append(None)
             continue
         row = []
         for span in spans:
-            p = probs[index]
+            p = np.full(len(model.labels), np.nan) if guarded else probs[index]
             row.append(
                 ScoredSentence(
                     position=span.start + 1,
                     length=span.end - span.start,
                     sentence=pieces[index],
-                    label=labels[index],
+                    label=None if np.isnan(p[0]) else labels[index],
                     score=None if np.isnan(p[0]) else float(p[positive]),
                 )
             )

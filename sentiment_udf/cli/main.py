@@ -75,6 +75,12 @@ def model_options(command: Callable) -> Callable:
             help="onnxruntime threads (default: all cores).",
         ),
         click.option(
+            "--any-language",
+            is_flag=True,
+            help="Score text in any language (default: text detected as another language than "
+            "English gives NULL; the model reads English only).",
+        ),
+        click.option(
             "--long-text",
             type=click.Choice(["truncate", "chunk"]),
             default="truncate",
@@ -97,8 +103,15 @@ def model_options(command: Callable) -> Callable:
     return command
 
 
-def _model_kwargs(max_length: int, threads: int | None, long_text: str = "truncate") -> dict:
-    return {"max_length": max_length, "threads": threads, "long_text": long_text}
+def _model_kwargs(
+    max_length: int, threads: int | None, long_text: str = "truncate", any_language: bool = False
+) -> dict:
+    return {
+        "max_length": max_length,
+        "threads": threads,
+        "long_text": long_text,
+        "english_only": not any_language,
+    }
 
 
 DEFAULT_CACHE = "\x00default"
@@ -204,6 +217,7 @@ def query(
     model: str | None,
     max_length: int,
     threads: int | None,
+    any_language: bool,
     long_text: str,
     cache: str | None,
     fmt: str,
@@ -219,7 +233,7 @@ def query(
         model,
         read_only=read_only,
         cache=_cache_arg(cache),
-        **_model_kwargs(max_length, threads, long_text),
+        **_model_kwargs(max_length, threads, long_text, any_language),
     )
     results = run_each(con, sql)
     if fmt == "table" and output is None:
@@ -247,6 +261,7 @@ def shell(
     model: str | None,
     max_length: int,
     threads: int | None,
+    any_language: bool,
     long_text: str,
     cache: str | None,
 ) -> None:
@@ -259,7 +274,7 @@ def shell(
         model,
         read_only=read_only,
         cache=_cache_arg(cache),
-        **_model_kwargs(max_length, threads, long_text),
+        **_model_kwargs(max_length, threads, long_text, any_language),
     )
     code = run_shell(con)
     con.close()
@@ -324,6 +339,7 @@ def score(
     model: str | None,
     max_length: int,
     threads: int | None,
+    any_language: bool,
     long_text: str,
     cache: str | None,
 ) -> None:
@@ -346,7 +362,7 @@ def score(
             raise click.UsageError("--id-column is needed for a table source (rows of a table "
                                    "have no fixed order)")  # fmt: skip
         source, id_column = numbered(source), ROW_NUMBER_COLUMN
-    loaded = load_model(model, **_model_kwargs(max_length, threads, long_text))
+    loaded = load_model(model, **_model_kwargs(max_length, threads, long_text, any_language))
     progress = Progress(show=not quiet and sys.stderr.isatty())
     try:
         result = bulk.score(
@@ -422,6 +438,7 @@ def evaluate(
     model: str | None,
     max_length: int,
     threads: int | None,
+    any_language: bool,
     long_text: str,
     cache: str | None,
 ) -> None:
@@ -429,7 +446,7 @@ def evaluate(
     from ..engines.evaluation import evaluate as run_evaluation
 
     con, source = _open_source(db if table else None, table, input_file, True, glob)
-    loaded = load_model(model, **_model_kwargs(max_length, threads, long_text))
+    loaded = load_model(model, **_model_kwargs(max_length, threads, long_text, any_language))
     report = run_evaluation(
         con,
         source,

@@ -12,6 +12,7 @@ import numpy as np
 import pyarrow as pa
 
 from ..errors import ModelError
+from ..runtime.language import detect_language as language_of
 from ..runtime.model import SentimentModel
 from ..runtime.result_cache import ResultCache
 
@@ -95,6 +96,21 @@ def check_positive_label(model: SentimentModel, label: str) -> None:
             f"{model.files.config}: model labels are {list(model.labels)}, with no "
             f"{label!r} label for sentiment_score; pass positive_label= one of them"
         )
+
+
+def language_function(name: str, cast_hint: str = "cast it with ::VARCHAR") -> ArrowFunction:
+    """detect_language(text): the ISO 639-1 code, NULL for blank or undetermined text."""
+
+    def detect_language(*args: pa.Array) -> pa.Array:
+        if len(args) != 1:
+            raise TypeError(f"{name}() takes (text), not {len(args)} arguments")
+        if not _is_text(args[0].type):
+            raise TypeError(
+                f"{name}(): argument 1 is {sql_type_name(args[0].type)}, not text; {cast_hint}"
+            )
+        return pa.array([language_of(t) for t in args[0].to_pylist()], type=pa.string())
+
+    return detect_language
 
 
 class FunctionSet:

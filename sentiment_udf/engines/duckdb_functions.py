@@ -20,7 +20,7 @@ from ..runtime.options import check_model_options
 from ..runtime.registry import load_aspect_model, load_model
 from ..runtime.result_cache import ResultCache, open_cache
 from .analysis_functions import AnalysisFunctions
-from .arrow_functions import FunctionSet, check_positive_label
+from .arrow_functions import FunctionSet, check_positive_label, language_function
 
 FUNCTION_ROLES = (
     "classify_sentiment",
@@ -29,6 +29,7 @@ FUNCTION_ROLES = (
     "sentiment_sentences",
     "sentiment_overall",
     "sentiment_aspects",
+    "detect_language",
 )
 MACROS_FILE = Path(__file__).parents[1] / "sql" / "macros.sql"
 
@@ -89,6 +90,7 @@ def register(
         ),
         "sentiment_overall": (analysis.overall(chosen["sentiment_overall"]), VARCHAR),
         "sentiment_aspects": (analysis.aspects(chosen["sentiment_aspects"]), _aspects_type()),
+        "detect_language": (language_function(chosen["detect_language"]), VARCHAR),
     }
     try:
         for role, (udf, return_type) in udfs.items():

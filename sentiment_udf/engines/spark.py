@@ -19,7 +19,7 @@ from ..runtime.options import check_model_options
 from ..runtime.registry import load_aspect_model, load_model
 from ..runtime.result_cache import open_cache
 from .analysis_functions import AnalysisFunctions
-from .arrow_functions import FunctionSet, check_positive_label
+from .arrow_functions import FunctionSet, check_positive_label, language_function
 
 STRUCT_TYPE = "struct<label:string,score:double,probabilities:map<string,double>>"
 SENTENCES_TYPE = "array<struct<position:int,length:int,sentence:string,label:string,score:double>>"
@@ -78,6 +78,7 @@ def register_spark(
         (analysis.sentences, "sentiment_sentences", SENTENCES_TYPE),
         (analysis.overall, "sentiment_overall", "string"),
         (analysis.aspects, "sentiment_aspects", ASPECTS_TYPE),
+        (lambda name: language_function(name, hint), "detect_language", "string"),
     ):
         name = prefix + role
         spark.udf.register(name, arrow_udf(build(name), spark_type))

@@ -17,6 +17,7 @@ import onnxruntime as ort
 from ..errors import ModelError
 from .batching import pad, plan_batches
 from .encoding import TextEncoder, is_whitespace, join_title
+from .language import is_other_language
 from .model_files import ModelFiles, locate, used_file_checksums, verify_manifest
 from .options import check_model_options
 from .result_cache import MEMO, ResultCache, entry_key, from_bytes, model_fingerprint, to_bytes
@@ -45,6 +46,7 @@ class SentimentModel:
         onnx_file: str | None = None,
         token_budget: int = DEFAULT_TOKEN_BUDGET,
         max_batch_rows: int = DEFAULT_MAX_BATCH_ROWS,
+        english_only: bool = True,
     ) -> None:
         started = time.perf_counter()
         check_model_options(
@@ -55,9 +57,11 @@ class SentimentModel:
                 "onnx_file": onnx_file,
                 "token_budget": token_budget,
                 "max_batch_rows": max_batch_rows,
+                "english_only": english_only,
             },
             "SentimentModel",
         )
+        self.english_only = english_only
         self.files: ModelFiles = locate(model, onnx_file)
         self.checksums_verified = verify_manifest(self.files.folder)
         positions = self.files.max_positions
@@ -86,6 +90,7 @@ class SentimentModel:
                 "input_pair": self.files.input_pair,
                 "token_budget": self.token_budget,
                 "max_batch_rows": self.max_batch_rows,
+                "english_only": english_only,
             },
             self.labels,
         )
@@ -121,6 +126,8 @@ class SentimentModel:
         for row, text in enumerate(texts):
             if not is_whitespace(text):
                 unique.setdefault(text, []).append(row)
+        if self.english_only:  # the guard: text in another language is not scored (NULL)
+            unique = {t: rows for t, rows in unique.items() if not is_other_language(t)}
         if unique:
             answers = self._remembered([(t,) for t in unique], self._score_texts, cache)
             for rows, probs in zip(unique.values(), answers):
@@ -192,6 +199,8 @@ class SentimentModel:
         for row, pair in enumerate(zip(firsts, seconds)):
             if not (self.encoder.is_blank(pair[0]) or self.encoder.is_blank(pair[1])):
                 unique.setdefault(pair, []).append(row)
+        if self.english_only:
+            unique = {p: rows for p, rows in unique.items() if not is_other_language(p[0])}
         if unique:
             answers = self._remembered(list(unique), self._score_pairs, cache)
             for rows, probs in zip(unique.values(), answers):

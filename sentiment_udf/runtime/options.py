@@ -24,6 +24,10 @@ def _choice(value: Any) -> str | None:
     return None if value in LONG_TEXT_MODES else " or ".join(repr(m) for m in LONG_TEXT_MODES)
 
 
+def _flag(value: Any) -> str | None:
+    return None if isinstance(value, bool) else "True or False"
+
+
 def _text_or_none(value: Any) -> str | None:
     return None if value is None or isinstance(value, str) else "a file name (str) or None"
 
@@ -35,6 +39,7 @@ CHECKS = {
     "onnx_file": _text_or_none,
     "token_budget": _whole(1),
     "max_batch_rows": _whole(1),
+    "english_only": _flag,
 }
 MODEL_OPTIONS = tuple(CHECKS)
 
