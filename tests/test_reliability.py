@@ -280,7 +280,10 @@ def _bench() -> Path:
 def test_large_table_completes_with_flat_memory(tiny):
     small = _scale(HEAVY_ROWS // 10, tiny)
     large = _scale(HEAVY_ROWS, tiny)
-    assert large["rows"] == large["labelled"] == HEAVY_ROWS
+    assert large["rows"] == HEAVY_ROWS
+    # Every row labelled but the few the English-only guard refuses (bench holds 3 Spanish
+    # reviews of 20,214; the guard's measured rate on English is 0.18 per 1,000).
+    assert 0 <= HEAVY_ROWS - large["labelled"] <= HEAVY_ROWS / 1000
     growth = (large["peak_rss_mb"] - large["peak_rss_mb_before_scoring"]) - (
         small["peak_rss_mb"] - small["peak_rss_mb_before_scoring"]
     )

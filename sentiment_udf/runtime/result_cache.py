@@ -34,7 +34,7 @@ DEFAULT_MEMO_BYTES = 64 * 1024 * 1024
 DEFAULT_MAX_ENTRIES = 2_000_000
 MEMO_ENTRY_OVERHEAD = 200  # bytes a memo entry costs beyond its key and value (dict, objects)
 LOOKUP_CHUNK = 500  # keys per SELECT ... IN (...)
-BUSY_TIMEOUT_MS = 2000
+BUSY_TIMEOUT_MS = 10_000  # a writer holds the lock for milliseconds; a loaded machine stretches it
 NETWORK_FILESYSTEMS = {"nfs", "nfs4", "cifs", "smb3", "smbfs", "fuse.sshfs", "9p", "afs", "lustre"}
 
 
