@@ -8,6 +8,7 @@ import os
 import shlex
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -98,28 +99,45 @@ def model_options(command: Callable) -> Callable:
             "$SENTIMENT_UDF_CACHE when set, else none.",
         ),
     ]
+
+    @functools.wraps(command)
+    def with_scoring(*args: Any, **kwargs: Any) -> Any:
+        names = ("model", "max_length", "threads", "any_language", "long_text", "cache")
+        scoring = ScoringOptions(*(kwargs.pop(name) for name in names))
+        return command(*args, scoring=scoring, **kwargs)
+
     for option in reversed(options):
-        command = option(command)
-    return command
-
-
-def _model_kwargs(
-    max_length: int, threads: int | None, long_text: str = "truncate", any_language: bool = False
-) -> dict:
-    return {
-        "max_length": max_length,
-        "threads": threads,
-        "long_text": long_text,
-        "english_only": not any_language,
-    }
+        with_scoring = option(with_scoring)
+    return with_scoring
 
 
 DEFAULT_CACHE = "\x00default"
 
 
-def _cache_arg(cache: str | None) -> bool | str | None:
-    """--cache's value as register() and open_cache() take it."""
-    return True if cache == DEFAULT_CACHE else cache
+@dataclass(frozen=True)
+class ScoringOptions:
+    """The options every scoring command takes (--model, --max-length, ... --cache)."""
+
+    model: str | None
+    max_length: int
+    threads: int | None
+    any_language: bool
+    long_text: str
+    cache: str | None
+
+    @property
+    def model_kwargs(self) -> dict:
+        return {
+            "max_length": self.max_length,
+            "threads": self.threads,
+            "long_text": self.long_text,
+            "english_only": not self.any_language,
+        }
+
+    @property
+    def cache_arg(self) -> bool | str | None:
+        """--cache's value as register() and open_cache() take it (bare --cache: True)."""
+        return True if self.cache == DEFAULT_CACHE else self.cache
 
 
 def _open_source(
@@ -214,12 +232,7 @@ def query(
     sql: str,
     db: str | None,
     read_only: bool,
-    model: str | None,
-    max_length: int,
-    threads: int | None,
-    any_language: bool,
-    long_text: str,
-    cache: str | None,
+    scoring: ScoringOptions,
     fmt: str,
     output: str | None,
     max_width: int | None,
@@ -230,10 +243,10 @@ def query(
     _check_output(output, fmt)
     con = open_connection(
         db,
-        model,
+        scoring.model,
         read_only=read_only,
-        cache=_cache_arg(cache),
-        **_model_kwargs(max_length, threads, long_text, any_language),
+        cache=scoring.cache_arg,
+        **scoring.model_kwargs,
     )
     results = run_each(con, sql)
     if fmt == "table" and output is None:
@@ -258,12 +271,7 @@ def query(
 def shell(
     db: str | None,
     read_only: bool,
-    model: str | None,
-    max_length: int,
-    threads: int | None,
-    any_language: bool,
-    long_text: str,
-    cache: str | None,
+    scoring: ScoringOptions,
 ) -> None:
     """An interactive SQL prompt with the sentiment functions (reads piped statements too)."""
     from .shell import run_shell
@@ -271,10 +279,10 @@ def shell(
 
     con = open_connection(
         db,
-        model,
+        scoring.model,
         read_only=read_only,
-        cache=_cache_arg(cache),
-        **_model_kwargs(max_length, threads, long_text, any_language),
+        cache=scoring.cache_arg,
+        **scoring.model_kwargs,
     )
     code = run_shell(con)
     con.close()
@@ -336,12 +344,7 @@ def score(
     batch_rows: int,
     sentences: bool,
     quiet: bool,
-    model: str | None,
-    max_length: int,
-    threads: int | None,
-    any_language: bool,
-    long_text: str,
-    cache: str | None,
+    scoring: ScoringOptions,
 ) -> None:
     """Bulk-score a table or file into a new table or a Parquet file, resumably."""
     from ..engines import bulk
@@ -362,7 +365,7 @@ def score(
             raise click.UsageError("--id-column is needed for a table source (rows of a table "
                                    "have no fixed order)")  # fmt: skip
         source, id_column = numbered(source), ROW_NUMBER_COLUMN
-    loaded = load_model(model, **_model_kwargs(max_length, threads, long_text, any_language))
+    loaded = load_model(scoring.model, **scoring.model_kwargs)
     progress = Progress(show=not quiet and sys.stderr.isatty())
     try:
         result = bulk.score(
@@ -379,7 +382,7 @@ def score(
             batch_rows=batch_rows,
             progress=progress,
             sentences=sentences,
-            cache=open_cache(_cache_arg(cache)),
+            cache=open_cache(scoring.cache_arg),
         )
     except KeyboardInterrupt:
         progress.finish()
@@ -435,18 +438,13 @@ def evaluate(
     title_column: str | None,
     label_map: tuple[str, ...],
     fmt: str,
-    model: str | None,
-    max_length: int,
-    threads: int | None,
-    any_language: bool,
-    long_text: str,
-    cache: str | None,
+    scoring: ScoringOptions,
 ) -> None:
     """Accuracy report (precision, recall, F1 per label) on labelled rows."""
     from ..engines.evaluation import evaluate as run_evaluation
 
     con, source = _open_source(db if table else None, table, input_file, True, glob)
-    loaded = load_model(model, **_model_kwargs(max_length, threads, long_text, any_language))
+    loaded = load_model(scoring.model, **scoring.model_kwargs)
     report = run_evaluation(
         con,
         source,
@@ -454,7 +452,7 @@ def evaluate(
         text_column=text_column,
         label_column=label_column,
         title_column=title_column,
-        cache=open_cache(_cache_arg(cache)),
+        cache=open_cache(scoring.cache_arg),
         label_map=_label_map(label_map),
     )
     click.echo(report.to_json() if fmt == "json" else report.to_text())
