@@ -25,6 +25,7 @@ DUCKDB_JOB = """
 import sys, time, duckdb, sentiment_udf
 con = duckdb.connect()
 sentiment_udf.register(con)
+con.execute("SET enable_progress_bar = false")
 started = time.perf_counter()
 n = con.execute("SELECT count(sentiment(title, review)) FROM read_parquet(?)", [sys.argv[1]]).fetchall()[0][0]
 print(n / (time.perf_counter() - started))
