@@ -29,6 +29,8 @@ class StoredCallError(ValueError):
 
 def stored_calls(con: duckdb.DuckDBPyConnection, names: tuple[str, ...]) -> set[tuple[str, str]]:
     """(kind, description) of each persistent object whose SQL calls one of `names`."""
+    if not names:
+        return set()
     pattern = r"(?i)\b(" + "|".join(re.escape(n) for n in names) + r")\s*\("
     found: set[tuple[str, str]] = set()
     stored = "database_name <> 'temp'"
