@@ -339,3 +339,31 @@ def test_cli_flag_and_environment_variable(tiny_model, tmp_path):
         [script(), "query", sql, "--model", str(tiny_model)], capture_output=True, env=env
     )
     assert by_env.returncode == 0 and ResultCache(env_path).stats()["entries"] == 20
+
+
+def test_processes_opening_a_new_cache_at_once_never_see_it_half_made(tmp_path):
+    """Seen in CI: a process read the new file between another's CREATE TABLE statements and
+    took it for someone else's database. Creation now happens under one write lock."""
+    opener = textwrap.dedent(
+        """
+        import sys, warnings
+        from sentiment_udf.runtime.result_cache import ResultCache
+        warnings.simplefilter("error")
+        ResultCache(sys.argv[1]).put_many({bytes([int(sys.argv[2])]) * 16: bytes(16)})
+        """
+    )
+    for attempt in range(5):
+        path = tmp_path / f"new-{attempt}.sqlite"
+        processes = [
+            subprocess.Popen(
+                [sys.executable, "-c", opener, str(path), str(n)], stderr=subprocess.PIPE
+            )
+            for n in range(3)
+        ]
+        for process in processes:
+            _, err = process.communicate(timeout=120)
+            assert process.returncode == 0, err.decode()[-1000:]
+        assert ResultCache(path).stats()["entries"] == 3
+        connection = sqlite3.connect(path)
+        assert connection.execute("PRAGMA journal_mode").fetchall() == [("wal",)]
+        connection.close()

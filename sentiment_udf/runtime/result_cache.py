@@ -267,6 +267,19 @@ class ResultCache:
 
 
 def _check_or_create_schema(connection: sqlite3.Connection, path: Path) -> None:
+    """Check the file is a result cache of our schema, or make it one, under one write lock (so
+    that processes opening a new file at once never see it half made); then WAL mode."""
+    connection.execute("BEGIN IMMEDIATE")  # waits (busy timeout) for another process's check
+    try:
+        _check_or_create_tables(connection)
+        connection.execute("COMMIT")
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+    connection.execute("PRAGMA journal_mode = WAL")  # ours for sure now: safe to switch
+
+
+def _check_or_create_tables(connection: sqlite3.Connection) -> None:
     tables = {
         r[0] for r in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
     }
@@ -284,17 +297,14 @@ def _check_or_create_schema(connection: sqlite3.Connection, path: Path) -> None:
                 " release); use another path or clear it"
             )
         return
-    connection.execute("PRAGMA journal_mode = WAL")
-    with connection:
-        connection.execute("CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT)")
-        connection.execute(
-            "CREATE TABLE IF NOT EXISTS results "
-            "(id INTEGER PRIMARY KEY, key BLOB NOT NULL UNIQUE, probs BLOB NOT NULL)"
-        )
-        connection.executemany(
-            "INSERT OR IGNORE INTO meta VALUES (?, ?)",
-            [("application", APPLICATION), ("schema_version", str(SCHEMA_VERSION))],
-        )
+    connection.execute("CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT)")
+    connection.execute(
+        "CREATE TABLE results (id INTEGER PRIMARY KEY, key BLOB NOT NULL UNIQUE, probs BLOB NOT NULL)"
+    )
+    connection.executemany(
+        "INSERT INTO meta VALUES (?, ?)",
+        [("application", APPLICATION), ("schema_version", str(SCHEMA_VERSION))],
+    )
 
 
 def _refuse_network_filesystem(path: Path) -> None:
