@@ -17,6 +17,7 @@ from .arrow_functions import (
     model_inputs,
     no_cache,
     sql_type_name,
+    text_values,
 )
 
 SPAN_FIELDS = [("position", pa.int32()), ("length", pa.int32())]
@@ -69,7 +70,7 @@ class AnalysisFunctions:
             if len(args) not in (1, 2):
                 raise TypeError(f"{name}() takes (text) or (text, neutral_band)")
             model = self.model()
-            texts = model_inputs(model, args[:1], name, self.cast_hint)
+            texts = text_values(args[0], name, self.cast_hint)
             bands = [DEFAULT_NEUTRAL_BAND] * len(texts) if len(args) == 1 else _bands(args[1], name)
             scored = score_sentences(model, texts, self.cache())
             return pa.array(
@@ -84,7 +85,7 @@ class AnalysisFunctions:
                 raise TypeError(
                     f"{name}() takes (text, aspects VARCHAR[]), not {len(args)} arguments"
                 )
-            texts = model_inputs(self.model(), args[:1], name, self.cast_hint)
+            texts = text_values(args[0], name, self.cast_hint)
             kind = args[1].type
             if not (
                 pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_null(kind)

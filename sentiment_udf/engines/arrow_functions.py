@@ -78,15 +78,21 @@ def model_inputs(
     """The model inputs of one vector: `(text)` or `(title, text)` arrays to Python strings."""
     if len(args) not in (1, 2):
         raise TypeError(f"{function}() takes (text) or (title, text), not {len(args)} arguments")
-    for position, arg in enumerate(args, start=1):
-        if not _is_text(arg.type):
-            raise TypeError(
-                f"{function}(): argument {position} is {sql_type_name(arg.type)}, not text; "
-                f"{cast_hint}"
-            )
     if len(args) == 1:
-        return args[0].to_pylist()
-    return model.inputs(args[0].to_pylist(), args[1].to_pylist())
+        return text_values(args[0], function, cast_hint)
+    titles = text_values(args[0], function, cast_hint)
+    return model.inputs(titles, text_values(args[1], function, cast_hint, position=2))
+
+
+def text_values(
+    arg: pa.Array, function: str, cast_hint: str, position: int = 1
+) -> list[str | None]:
+    """A text argument's values; TypeError in SQL's words when it is not text."""
+    if not _is_text(arg.type):
+        raise TypeError(
+            f"{function}(): argument {position} is {sql_type_name(arg.type)}, not text; {cast_hint}"
+        )
+    return arg.to_pylist()
 
 
 def check_positive_label(model: SentimentModel, label: str) -> None:
@@ -104,11 +110,8 @@ def language_function(name: str, cast_hint: str = "cast it with ::VARCHAR") -> A
     def detect_language(*args: pa.Array) -> pa.Array:
         if len(args) != 1:
             raise TypeError(f"{name}() takes (text), not {len(args)} arguments")
-        if not _is_text(args[0].type):
-            raise TypeError(
-                f"{name}(): argument 1 is {sql_type_name(args[0].type)}, not text; {cast_hint}"
-            )
-        return pa.array([language_of(t) for t in args[0].to_pylist()], type=pa.string())
+        texts = text_values(args[0], name, cast_hint)
+        return pa.array([language_of(t) for t in texts], type=pa.string())
 
     return detect_language
 
