@@ -7,6 +7,7 @@ a group at a time, and chunk mode tokenizes a long text block by block.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -86,9 +87,10 @@ class TextEncoder:
                 return full[:start], full[start + len(plain) :]
         return [], []
 
+    @functools.cached_property
     def _pair_template(self) -> tuple[list[int], list[int], list[int]]:
         """The ids the post-processor puts before, between and after a pair of texts
-        (`[CLS] a [SEP] b [SEP]` for BERT)."""
+        (`[CLS] a [SEP] b [SEP]` for BERT); probed once, on first use (one-text models never)."""
         first = self.tokenizer.encode("good", add_special_tokens=False).ids
         second = self.tokenizer.encode("bad", add_special_tokens=False).ids
         full = self.tokenizer.encode("good", "bad").ids
@@ -105,7 +107,7 @@ class TextEncoder:
         """Token ids of each pair, `[CLS] first [SEP] second [SEP]` within max_length, cutting the
         first text (never the second, unless it alone is too long); and where each second
         segment starts (its token type is 1)."""
-        before, between, after = self._pair_template()
+        before, between, after = self._pair_template
         specials = len(before) + len(between) + len(after)
         seconds_ids = [
             e.ids for e in self.tokenizer.encode_batch(list(seconds), add_special_tokens=False)
