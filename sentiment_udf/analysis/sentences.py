@@ -106,35 +106,32 @@ def score_sentences(
     spans_of: list[list[Span] | None] = [
         None if model.encoder.is_blank(text) else sentence_spans(model, text) for text in texts
     ]
-    # The English-only guard judges the whole text (a short sentence alone is often unclear).
-    other = [model.english_only and t is not None and is_other_language(t) for t in texts]
+    # The English-only guard judges the whole text (a short sentence alone is often unclear);
+    # the sentences of a guarded text are not scored at all.
+    guarded = [model.english_only and t is not None and is_other_language(t) for t in texts]
     pieces = [
-        text[s.start : s.end]
+        [text[s.start : s.end] for s in spans] if spans is not None else []
         for text, spans in zip(texts, spans_of)
-        if spans is not None
-        for s in spans
     ]
-    probs = model.predict_proba(pieces, cache) if pieces else np.empty((0, len(model.labels)))
-    labels = model.labels_of(probs)
-    positive = model.labels.index("positive") if "positive" in model.labels else -1
+    to_score = [p for ps, skip in zip(pieces, guarded) if not skip for p in ps]
+    probs = iter(model.predict_proba(to_score, cache) if to_score else [])
     out: list[list[ScoredSentence] | None] = []
-    index = 0
-    for spans, guarded in zip(spans_of, other):
+    for spans, sentences, skip in zip(spans_of, pieces, guarded):
         if spans is None:
             out.append(None)
             continue
         row = []
-        for span in spans:
-            p = np.full(len(model.labels), np.nan) if guarded else probs[index]
+        for span, sentence in zip(spans, sentences):
+            p = None if skip else next(probs)
+            unscored = p is None or np.isnan(p[0])
             row.append(
                 ScoredSentence(
                     position=span.start + 1,
                     length=span.end - span.start,
-                    sentence=pieces[index],
-                    label=None if np.isnan(p[0]) else labels[index],
-                    score=None if np.isnan(p[0]) else float(p[positive]),
+                    sentence=sentence,
+                    label=None if unscored else model.labels[int(np.argmax(p))],
+                    score=None if unscored else float(p[model.score_index]),
                 )
             )
-            index += 1
         out.append(row or None)
     return out

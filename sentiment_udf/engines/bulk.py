@@ -130,12 +130,13 @@ def _scored_batch(
 ) -> pa.Table:
     """The id column, `label` and `score` (P(positive), else of the model's last label)."""
     probs = model.predict_proba(model.inputs(*_columns(batch)), cache)
-    score_index = model.labels.index("positive") if "positive" in model.labels else -1
     return pa.table(
         {
             id_column: batch.column(0),
             "label": pa.array(model.labels_of(probs), type=pa.string()),
-            "score": pa.array(probs[:, score_index], type=pa.float64(), mask=np.isnan(probs[:, 0])),
+            "score": pa.array(
+                probs[:, model.score_index], type=pa.float64(), mask=np.isnan(probs[:, 0])
+            ),
         }
     )
 

@@ -71,6 +71,10 @@ class SentimentModel:
                 f"{positions} (max_position_embeddings)"
             )
         self.labels: tuple[str, ...] = self.files.labels
+        # What a "score" is: P(positive), or of the last label for a model without one.
+        self.score_index = (
+            self.labels.index("positive") if "positive" in self.labels else len(self.labels) - 1
+        )
         self.max_length = max_length
         self.long_text: LongText = long_text
         self.token_budget = max(token_budget, max_length)
