@@ -253,3 +253,10 @@ def test_score_sentences_writes_one_row_per_sentence_and_resumes(tiny_model, tmp
     assert_one_line_error(mixed_up, "--sentences")
     with_title = cli(*args, "--title-column", "review", "--replace")
     assert with_title.returncode == 2 and "leave out --title-column" in with_title.stderr
+    from sentiment_udf.engines import bulk
+    from sentiment_udf.engines.sql_names import file_source
+
+    with pytest.raises(ValueError, match="leave out title_column"):  # the library refuses too
+        bulk.score(duckdb.connect(), file_source(source), load_model(tiny_model), id_column="id",
+                   text_column="review", title_column="review", output=out, replace=True,
+                   sentences=True)  # fmt: skip

@@ -84,6 +84,8 @@ def score(
         raise ValueError("give exactly one of target_table= or output=")
     if replace and resume:
         raise ValueError("--replace and --resume exclude each other")
+    if sentences and title_column:  # positions point into the text; a title would shift them
+        raise ValueError("sentences=True splits the text alone: leave out title_column")
     columns_out = SENTENCE_COLUMNS if sentences else REVIEW_COLUMNS
     names_out = tuple(name for name, _, _ in columns_out)
     if id_column in names_out:
