@@ -99,6 +99,49 @@ def test_pull_offline_fails_fast_with_a_clear_message(tmp_path):
     assert_one_line_error(result, "could not download 'acme/anything'")
 
 
+OFFLINE = "http://127.0.0.1:9"  # nothing listens there: every download fails at once
+
+
+@pytest.mark.parametrize("name", ["..", ".", "", "my model", "a/../b", "/etc", "a/b/c", "org--x"])
+def test_pull_refuses_a_name_that_is_not_a_repository_id_and_touches_nothing(tmp_path, name):
+    home = tmp_path / "D"
+    models = home / "models"
+    (models / "my model").mkdir(parents=True)
+    (models / "my model" / "config.json").write_text("{}")
+    (home / "results.sqlite").write_text("the user's cache")
+    result = _pull(name, models, OFFLINE, tmp_path)
+    assert_one_line_error(result, "not a Hugging Face repository id")
+    assert (home / "results.sqlite").read_text() == "the user's cache"
+    assert (models / "my model" / "config.json").read_text() == "{}"
+    assert sorted(p.name for p in models.iterdir()) == ["my model"]
+
+
+def test_a_failed_pull_removes_nothing_it_did_not_create(tmp_path):
+    models = tmp_path / "models"
+    mine = build_tiny_model(models / "acme--tiny", seed=5)  # a local model of that very name
+    before = {p.name: p.read_bytes() for p in mine.iterdir()}
+    offline = _pull("acme/tiny", models, OFFLINE, tmp_path)
+    assert_one_line_error(offline, "not pulled from 'acme/tiny'")
+    assert {p.name: p.read_bytes() for p in mine.iterdir()} == before
+    fresh = _pull("acme/other", models, OFFLINE, tmp_path)  # no folder yet: the download fails
+    assert_one_line_error(fresh, "could not download 'acme/other'")
+    assert sorted(p.name for p in models.iterdir()) == ["acme--tiny"]  # no scratch left behind
+
+
+def test_a_repo_missing_from_the_hub_fails_and_keeps_the_earlier_pull(tmp_path):
+    repo = build_tiny_model(tmp_path / "served", seed=3)
+    models = tmp_path / "models"
+    with serve_hub({"acme/tiny-sentiment": repo}) as endpoint:
+        assert _pull("acme/tiny-sentiment", models, endpoint, tmp_path).returncode == 0
+    pulled = models / "acme--tiny-sentiment"
+    before = {p.name: p.read_bytes() for p in pulled.iterdir()}
+    with serve_hub({}) as endpoint:  # the repo is gone from the hub
+        again = _pull("acme/tiny-sentiment", models, endpoint, tmp_path)
+    assert_one_line_error(again, "could not download 'acme/tiny-sentiment'")
+    assert {p.name: p.read_bytes() for p in pulled.iterdir()} == before
+    assert sorted(p.name for p in models.iterdir()) == ["acme--tiny-sentiment"]
+
+
 def _dev_texts(n: int = 48) -> list[str]:
     import csv
 

@@ -4,7 +4,9 @@ Hugging Face Hub, export a PyTorch checkpoint to ONNX. Hub and torch are optiona
 from __future__ import annotations
 
 import json
+import re
 import shutil
+import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -112,41 +114,91 @@ def verify_model(model: str | Path | None = None) -> dict:
     }
 
 
+REPO_ID = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?(?:/[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?)?$")
+
+
+def check_repo_id(repo_id: str) -> str:
+    """`repo_id` when it is a Hub repository id ("org/name" or "name"); else ModelError. Such an
+    id names exactly one folder below the models folder: never "." or "..", never a path."""
+    if not isinstance(repo_id, str) or not REPO_ID.match(repo_id) or ".." in repo_id or "--" in repo_id:
+        raise ModelError(
+            f"{repo_id!r} is not a Hugging Face repository id (expected 'org/name': letters, "
+            "digits, '-', '_' and '.', no '..' or '--')"
+        )
+    return repo_id
+
+
 def pull(repo_id: str, folder: Path | None = None, revision: str | None = None) -> Path:
-    """Download a Hub repo's ONNX model, tokenizer and config into models_dir()/<name>."""
+    """Download a Hub repo's ONNX model, tokenizer and config into models_dir()/<org--name>.
+
+    The files go into a fresh temporary folder beside the target, are loaded there, and only
+    then renamed into place: a failed pull removes nothing but that temporary folder. An
+    existing target is replaced only if an earlier pull of the same repository made it."""
+    check_repo_id(repo_id)
     try:
         from huggingface_hub import snapshot_download
     except ImportError:
         raise ModelError(
             "pulling needs huggingface_hub: pip install 'sentiment-udf[hub]'"
         ) from None
-    target = (folder or models_dir()) / repo_id.replace("/", "--")
+    base = folder or models_dir()
+    target = base / repo_id.replace("/", "--")
+    _check_replaceable(target, repo_id)
+    base.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=".pull-", dir=base))  # ours alone: mode 0700, new
     try:
-        snapshot_download(
-            repo_id,
-            revision=revision,
-            local_dir=target,
-            allow_patterns=PULL_PATTERNS,
-            etag_timeout=10,
+        download = scratch / "model"
+        try:
+            snapshot_download(
+                repo_id,
+                revision=revision,
+                local_dir=download,
+                allow_patterns=PULL_PATTERNS,
+                etag_timeout=10,
+            )
+        except Exception as exc:  # offline, unknown repo, HTTP errors: all one message
+            reason = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+            raise ModelError(f"could not download {repo_id!r}: {reason}") from None
+        shutil.rmtree(download / ".cache", ignore_errors=True)
+        (download / SOURCE_NAME).write_text(
+            json.dumps(
+                {"origin": "huggingface_hub", "repo_id": repo_id, "revision": revision}, indent=2
+            )
         )
-    except Exception as exc:  # offline, unknown repo, HTTP errors: all one message
-        shutil.rmtree(target, ignore_errors=True)
-        reason = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
-        raise ModelError(f"could not download {repo_id!r}: {reason}") from None
-    shutil.rmtree(target / ".cache", ignore_errors=True)
-    (target / SOURCE_NAME).write_text(
-        json.dumps(
-            {"origin": "huggingface_hub", "repo_id": repo_id, "revision": revision}, indent=2
-        )
-    )
-    try:
-        SentimentModel(target)
-    except ModelError as exc:
-        shutil.rmtree(target, ignore_errors=True)
-        raise ModelError(
-            f"downloaded {repo_id!r}, but it does not load (removed it): {exc}"
-        ) from None
+        try:
+            SentimentModel(download)
+        except ModelError as exc:
+            raise ModelError(
+                f"downloaded {repo_id!r}, but it does not load (nothing was kept): {exc}"
+            ) from None
+        _move_into_place(download, target, scratch)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     return target
+
+
+def _check_replaceable(target: Path, repo_id: str) -> None:
+    """Refuse to replace a folder that no pull of `repo_id` made (a user's own model, say)."""
+    if not (target.exists() or target.is_symlink()):
+        return
+    source = target / SOURCE_NAME
+    try:
+        made_by = json.loads(source.read_text()) if source.is_file() else {}
+    except (OSError, ValueError):
+        made_by = {}
+    if target.is_symlink() or not target.is_dir() or made_by.get("repo_id") != repo_id:
+        raise ModelError(
+            f"{target} exists and was not pulled from {repo_id!r}; remove or rename it, or "
+            "pull into another --models-dir"
+        )
+
+
+def _move_into_place(download: Path, target: Path, scratch: Path) -> None:
+    """Rename the new folder into place; an earlier pull's folder is moved into `scratch` first
+    (removed with it), so the target is never missing for long and never half written."""
+    if target.exists():
+        target.rename(scratch / "previous")
+    download.rename(target)
 
 
 def export(checkpoint: Path, out: Path, int8: bool = False) -> Path:
