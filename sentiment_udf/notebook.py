@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterator
 from typing import IO
 
-from .runtime.model import TEXTS_ANSWERED
+from .runtime.activity import TEXTS_ANSWERED, activity_text
 
 
 @contextlib.contextmanager
@@ -24,12 +24,12 @@ def show_progress(every: float = 1.0, stream: IO[str] | None = None) -> Iterator
     out = stream or sys.stderr
     first, started = TEXTS_ANSWERED.value, time.perf_counter()
     done = threading.Event()
+    width = [0]  # the last line drawn: a shorter one is padded over it
 
     def draw(final: bool = False) -> None:
-        elapsed = max(time.perf_counter() - started, 1e-9)
-        count = TEXTS_ANSWERED.value - first
-        end = "\n" if final else ""
-        out.write(f"\r{count:,} texts scored  {count / elapsed:,.1f}/s  {elapsed:.0f} s{end}")
+        text = activity_text(TEXTS_ANSWERED.value - first, time.perf_counter() - started)
+        out.write(f"\r{text.ljust(width[0])}" + ("\n" if final else ""))  # spaces: no escapes
+        width[0] = len(text)
         out.flush()
 
     def loop() -> None:

@@ -276,3 +276,89 @@ def test_query_output_files_appear_whole(tiny_model, tmp_path):
     assert failed.returncode != 0
     assert out.read_text() == "old contents\n"
     assert os.listdir(tmp_path) == ["o.csv"]
+
+
+# --- issue 18, hostile 2 and 3: links planted beside an output; a kill at the very end ---------
+
+
+def test_links_planted_where_score_writes_its_helper_files_are_never_followed(tiny_model, tmp_path):
+    source = _write(tmp_path / "in.parquet", 50)
+    victim, victim2 = tmp_path / "victim", tmp_path / "victim2"
+    victim.write_text("keep me")
+    victim2.write_text("keep me too")
+    out = tmp_path / "out.parquet"
+    (tmp_path / "out.parquet.lock").symlink_to(victim)
+    (tmp_path / "out.parquet.tmp").symlink_to(victim2)
+    args = _score(tiny_model, "--input", str(source), "--output", str(out))
+    refused = cli(*args)
+    assert_one_line_error(refused, "out.parquet.lock", "symbolic link")
+    assert victim.read_text() == "keep me" and not out.exists()
+    (tmp_path / "out.parquet.lock").unlink()
+    os.link(victim, tmp_path / "out.parquet.lock")  # a hard link: truncating it would hit victim
+    assert_one_line_error(cli(*args), "out.parquet.lock", "hard link")
+    assert victim.read_text() == "keep me"
+    (tmp_path / "out.parquet.lock").unlink()
+    victim_dir = tmp_path / "victim_dir"
+    victim_dir.mkdir()
+    (victim_dir / "RUN.json").write_text("{}")
+    (tmp_path / "out.parquet.parts").symlink_to(victim_dir)
+    assert_one_line_error(cli(*args, "--replace"), "out.parquet.parts", "symbolic link")
+    assert (victim_dir / "RUN.json").read_text() == "{}"
+    (tmp_path / "out.parquet.parts").unlink()
+    done = cli(*args)
+    assert done.returncode == 0, done.stderr
+    assert not out.is_symlink() and pq.read_table(out).num_rows == 50
+    assert victim2.read_text() == "keep me too" and (tmp_path / "out.parquet.tmp").is_symlink()
+
+
+def test_a_parts_folder_that_score_did_not_make_is_never_removed(tiny_model, tmp_path):
+    source = _write(tmp_path / "in.parquet", 20)
+    out = tmp_path / "out.parquet"
+    mine = tmp_path / "out.parquet.parts"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("a user's file")
+    args = _score(tiny_model, "--input", str(source), "--output", str(out))
+    for flags in (["--resume"], ["--replace"]):
+        assert_one_line_error(cli(*args, *flags), "not a parts folder")
+        assert (mine / "notes.txt").read_text() == "a user's file"
+
+
+DIE_AT_PARTS_REMOVAL = """
+import os, shutil, sys
+from sentiment_udf.engines import bulk
+real_rmtree = shutil.rmtree
+output = sys.argv[1]
+def die_once_the_output_is_in_place(path, *args, **kwargs):
+    if str(path).endswith('.parts') and os.path.exists(output):
+        os._exit(9)  # the process dies here: output renamed into place, parts not yet removed
+    return real_rmtree(path, *args, **kwargs)
+bulk.shutil.rmtree = die_once_the_output_is_in_place
+from sentiment_udf.cli.main import main
+sys.argv = ['sentiment-udf', *sys.argv[2:]]
+main()
+"""
+
+
+def test_resume_after_a_kill_between_the_final_rename_and_the_parts_removal_adds_no_row(
+    tiny_model, tmp_path
+):
+    import sys
+
+    first = _write(tmp_path / "first.parquet", 300)
+    out = tmp_path / "out.parquet"
+    ok = cli(*_score(tiny_model, "--input", str(first), "--output", str(out)))
+    assert ok.returncode == 0, ok.stderr
+    source = _write(tmp_path / "in.parquet", 800)  # ids 0..799: 500 more to add by --resume
+    args = _score(tiny_model, "--input", str(source), "--output", str(out), "--batch-rows", "100")
+    for flags in (["--resume"], ["--replace"]):
+        died = subprocess.run(
+            [sys.executable, "-c", DIE_AT_PARTS_REMOVAL, str(out), *args, *flags],
+            capture_output=True, text=True, timeout=300,
+        )
+        assert died.returncode == 9, died.stderr
+        assert (tmp_path / "out.parquet.parts").is_dir()  # the window the kill landed in
+        resumed = cli(*args, "--resume")
+        assert resumed.returncode == 0, resumed.stderr
+        ids = pq.read_table(out, columns=["id"]).column("id").to_pylist()
+        assert sorted(ids) == list(range(800)), (flags, len(ids))
+        assert not (tmp_path / "out.parquet.parts").exists()

@@ -111,7 +111,7 @@ def score_aspects(
             row.append((aspect, spans))
         found.append(row)
     probs = (
-        model.predict_proba_pairs(firsts, seconds, cache)
+        model.predict_proba_pairs(firsts, seconds, cache, guard=False)  # judged on the text
         if firsts
         else np.empty((0, len(model.labels)))
     )
@@ -142,8 +142,9 @@ def _assemble(
         for aspect, spans in row:
             mention_probs = probs[index : index + len(spans)]
             index += len(spans)
+            mention_probs = mention_probs[~np.isnan(mention_probs).any(axis=1)]  # no NaN to SQL
             evidence = [(start + 1, end - start) for start, end in spans]
-            if not spans:
+            if not len(mention_probs):
                 results.append(AspectResult(aspect, "unknown", None, 0, []))
                 continue
             mention_labels = {labels[i] for i in mention_probs.argmax(axis=1)}

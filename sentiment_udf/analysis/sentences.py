@@ -1,8 +1,10 @@
 """Sentences of a review with their positions, scored one by one by the model.
 
-Splitting: sentencex (measured best on review text: BENCHMARKS.md), plus two rules reviews need:
-a fragment without letters ("2.", "*", "!!!") joins the sentence after it, and "!" followed by a
-space starts a new sentence even before a lower-case word ("great!!! would buy again").
+Splitting: sentencex (measured best on review text: BENCHMARKS.md), plus three rules reviews need:
+a fragment that opens with a closing bracket ("(it broke...)." cut after "...") stays with the
+sentence before it; any other fragment without letters ("2.", "*", "!!!") joins the sentence
+after it; and "!" followed by a space starts a new sentence even before a lower-case word
+("great!!! would buy again").
 A sentence longer than the model's maximum becomes several windows of at most that many tokens.
 """
 
@@ -20,6 +22,8 @@ from ..runtime.result_cache import ResultCache
 
 LETTER = re.compile(r"[^\W\d_]")
 AFTER_EXCLAMATION = re.compile(r"(?<=!)\s+(?=\w)")
+CLOSING = re.compile(r"[)\]}]|-R[RSC]B-")  # a closing bracket (or its Penn Treebank token)
+CLOSING_ONLY = re.compile(r"^(?:\s|[)\]}]|-R[RSC]B-|[^\w\s])*$")  # brackets and punctuation
 
 
 @dataclass(frozen=True)
@@ -71,13 +75,20 @@ def _trim(text: str, span: Span) -> Span | None:
 
 
 def _join_fragments(text: str, spans: list[Span]) -> list[Span]:
-    """A span without letters joins the next one (the previous one when it is the last)."""
+    """A span that opens with a closing bracket (")", "]", "-RRB-") belongs to the sentence
+    before it; any other span without letters joins the next one (the previous one when it is
+    the last). Linear: each span's own characters are looked at once."""
     out: list[Span] = []
     pending: Span | None = None
     for span in spans:
+        piece = text[span.start : span.end]
+        has_letters = LETTER.search(piece) is not None and not CLOSING_ONLY.match(piece)
+        if out and pending is None and CLOSING.match(piece):
+            out[-1] = Span(out[-1].start, span.end)
+            continue
         if pending is not None:
             span, pending = Span(pending.start, span.end), None
-        if not LETTER.search(text[span.start : span.end]):
+        if not has_letters:
             pending = span
             continue
         out.append(span)
@@ -114,7 +125,8 @@ def score_sentences(
         for text, spans in zip(texts, spans_of)
     ]
     to_score = [p for ps, skip in zip(pieces, guarded) if not skip for p in ps]
-    probs = iter(model.predict_proba(to_score, cache) if to_score else [])
+    # guard=False: a sentence of an English review is scored whatever its own language looks like
+    probs = iter(model.predict_proba(to_score, cache, guard=False) if to_score else [])
     out: list[list[ScoredSentence] | None] = []
     for spans, sentences, skip in zip(spans_of, pieces, guarded):
         if spans is None:

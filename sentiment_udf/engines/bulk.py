@@ -6,11 +6,14 @@ whose ids are not in the target yet. The source is only read.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import tempfile
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +25,7 @@ import pyarrow.parquet as pq
 from ..analysis.sentences import score_sentences
 from ..runtime.model import SentimentModel
 from ..runtime.result_cache import ResultCache
-from .file_lock import exclusive_lock
+from .file_lock import exclusive_lock, refuse_link
 from .sql_names import (
     Source,
     SourceError,
@@ -36,6 +39,7 @@ from .sql_names import (
 )
 
 DEFAULT_BATCH_ROWS = 8192
+RUN_METADATA_KEY = b"sentiment_udf.run"  # Parquet metadata: the run that wrote the output
 PROGRESS_ROWS = 128  # rows scored between progress calls (about 0.7 s of the embedded model)
 # What each mode writes after the id column: (name, DuckDB type, Arrow type).
 REVIEW_COLUMNS = (("label", "VARCHAR", pa.string()), ("score", "DOUBLE", pa.float64()))
@@ -307,6 +311,7 @@ class _ParquetSink(_Sink):
         self.parts = self.output.with_name(self.output.name + ".parts")
         self.id_column = id_column
         self.reuse_output = False
+        self.run_id = ""
         self._locked = False
         self._lock = exclusive_lock(self.output.with_name(self.output.name + ".lock"), str(output))
         if self.output.is_dir():
@@ -315,11 +320,7 @@ class _ParquetSink(_Sink):
             raise SourceError(f"{output}: folder {self.output.parent} does not exist")
 
     def check_source(self, source: Source) -> None:
-        written = [
-            self.output,
-            self.output.with_name(self.output.name + ".tmp"),
-            self.parts / "part-000000.parquet",
-        ]
+        written = [self.output, self.parts / "part-000000.parquet"]
         real = {Path(os.path.realpath(p)) for p in written}
         clash = real & set(source.files)
         if not clash and source.pattern:
@@ -341,6 +342,7 @@ class _ParquetSink(_Sink):
         return ([self.output] if self.reuse_output else []) + self._part_files()
 
     def open(self, *, replace: bool, resume: bool, id_type: str) -> int:
+        refuse_link(self.parts, "parts folder")
         self._lock.__enter__()
         self._locked = True
         run_file = self.parts / "RUN.json"
@@ -354,12 +356,20 @@ class _ParquetSink(_Sink):
                 f"{self.parts} holds an interrupted run's rows: add --resume to finish it "
                 "or --replace to start over"
             )
-        if replace or not run_file.is_file():
-            shutil.rmtree(self.parts, ignore_errors=True)
-            self.parts.mkdir()
-            run_file.write_text(json.dumps({"replaces_output": replace}))
-        replaces = json.loads(run_file.read_text()).get("replaces_output", False)
-        self.reuse_output = resume and self.output.is_file() and not replaces
+        if self.parts.exists() and not (self.parts.is_dir() and run_file.is_file()):
+            raise SourceError(
+                f"{self.parts} exists but is not a parts folder sentiment-udf made (no RUN.json); "
+                "move it away"
+            )
+        if self.parts.exists() and self._merged_already(run_file):
+            shutil.rmtree(self.parts)  # a run killed after its output was whole: nothing to add
+        if replace and self.parts.exists():
+            shutil.rmtree(self.parts)
+        if not self.parts.exists():
+            self._make_parts(replace)
+        run = json.loads(run_file.read_text())
+        self.run_id = str(run.get("run", ""))
+        self.reuse_output = resume and self.output.is_file() and not run.get("replaces_output")
         files = [str(f) for f in self._done_files()]
         if not files:
             return 0
@@ -371,6 +381,30 @@ class _ParquetSink(_Sink):
         return self.con.execute(
             f"SELECT count(DISTINCT {ident}) FROM read_parquet(?)", [files]
         ).fetchall()[0][0]
+
+    def _make_parts(self, replace: bool) -> None:
+        """The parts folder with its RUN.json, made whole in a fresh private folder and renamed
+        into place (never half made, never through a link)."""
+        fresh = Path(tempfile.mkdtemp(prefix=f".{self.output.name}.", dir=self.output.parent))
+        try:
+            run = {"replaces_output": replace, "run": uuid.uuid4().hex}
+            (fresh / "RUN.json").write_text(json.dumps(run))
+            os.rename(fresh, self.parts)  # fails, rather than following, if parts appeared
+        except BaseException:
+            shutil.rmtree(fresh, ignore_errors=True)
+            raise
+
+    def _merged_already(self, run_file: Path) -> bool:
+        """Whether the output is this parts folder's finished merge (the run died after renaming
+        the output into place and before removing its parts): its metadata names the run."""
+        if not self.output.is_file():
+            return False
+        try:
+            run = json.loads(run_file.read_text()).get("run")
+            meta = pq.read_schema(self.output).metadata or {}
+        except (OSError, ValueError, pa.ArrowException):
+            return False
+        return bool(run) and meta.get(RUN_METADATA_KEY) == str(run).encode()
 
     def _check_id_type(self, id_type: str) -> None:
         """Refuse, before scoring, a resume whose earlier rows have ids of another type."""
@@ -394,13 +428,12 @@ class _ParquetSink(_Sink):
     def write(self, table: pa.Table) -> None:
         index = len(self._part_files())
         final = self.parts / f"part-{index:06d}.parquet"
-        temporary = final.with_suffix(".tmp")
-        pq.write_table(table, temporary)
-        os.replace(temporary, final)
+        with _fresh_file(self.parts, ".part-") as temporary:
+            pq.write_table(table, temporary)
+            os.replace(temporary, final)
 
     def close(self) -> None:
         files = self._done_files()
-        temporary = self.output.with_name(self.output.name + ".tmp")
         schema = (
             pq.read_schema(files[0])
             if files
@@ -408,12 +441,30 @@ class _ParquetSink(_Sink):
                 [(self.id_column, pa.null()), *((name, t) for name, _, t in self.columns)]
             )
         )
-        with pq.ParquetWriter(temporary, schema) as writer:
-            for part in files:
-                writer.write_table(pq.read_table(part, schema=schema))
-        os.replace(temporary, self.output)
+        # The run's id in the output's metadata: a resume after a kill between the rename and
+        # the removal of the parts sees that the parts are in the output already.
+        schema = schema.with_metadata({**(schema.metadata or {}), RUN_METADATA_KEY: self.run_id})
+        with _fresh_file(self.output.parent, f".{self.output.name}.") as temporary:
+            with pq.ParquetWriter(temporary, schema) as writer:
+                for part in files:
+                    writer.write_table(pq.read_table(part).cast(schema))
+            os.replace(temporary, self.output)
         shutil.rmtree(self.parts)
 
     def release(self) -> None:
         if self._locked:
             self._lock.__exit__(None, None, None)
+
+
+@contextlib.contextmanager
+def _fresh_file(folder: Path, prefix: str) -> Iterator[Path]:
+    """A new file of a fresh name in `folder` (O_EXCL: never an existing file or a link), removed
+    on leaving unless it was renamed away."""
+    name = folder / f"{prefix}{uuid.uuid4().hex}.tmp"
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    os.close(os.open(name, flags, 0o666))  # the umask applies, as to any file the user writes
+    try:
+        yield name
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(name)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,12 +15,35 @@ class LockedError(OSError):
     """Another process holds the lock."""
 
 
+class LinkError(OSError):
+    """A link (or something else than a plain file) stands where a helper file is created."""
+
+
+def refuse_link(path: Path, what: str = "helper file") -> None:
+    """LinkError if `path` is a symbolic link: nothing we create is written through one."""
+    if os.path.islink(path):
+        raise LinkError(f"{path} is a symbolic link where sentiment-udf writes its {what}; "
+                        "remove it")
+
+
 @contextlib.contextmanager
 def exclusive_lock(path: Path, what: str) -> Iterator[None]:
     """Hold `path` locked for the block; LockedError at once (no waiting) if another process
-    holds it. The lock file is removed on release."""
+    holds it. The lock file is removed on release. A link where the lock goes (symbolic, or a
+    hard link to another file) is refused: the lock is never written through one."""
     while True:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+        except OSError as exc:
+            if os.path.islink(path):
+                raise LinkError(f"{path} is a symbolic link; remove it (a lock is never "
+                                "written through a link)") from None
+            raise LockedError(f"{path}: cannot create the lock ({exc.strerror})") from None
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
+            os.close(fd)
+            raise LinkError(f"{path} is not a plain file of its own (a hard link or a device); "
+                            "remove it")
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

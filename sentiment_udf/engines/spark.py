@@ -52,13 +52,14 @@ def register_spark(
     check_positive_label(loaded, positive_label)
     aspect_ref = None if aspect_model is None else str(aspect_model)
     threads = model_options.get("threads")
-    load_aspect_model(aspect_ref, threads)  # fail on the driver too
+    english_only = model_options.get("english_only", True)
+    load_aspect_model(aspect_ref, threads, english_only)  # fail on the driver too
 
     def worker_model():  # runs in the Python worker: its own process-wide model
         return load_model(model_ref, **model_options)
 
     def worker_aspect_model():
-        return load_aspect_model(aspect_ref, threads)
+        return load_aspect_model(aspect_ref, threads, english_only)
 
     cache_ref = cache if cache in (None, True, False) else str(cache)
 

@@ -15,6 +15,7 @@ import numpy as np
 import onnxruntime as ort
 
 from ..errors import ModelError
+from .activity import TEXTS_ANSWERED, TEXTS_SCORED
 from .batching import pad, plan_batches
 from .encoding import TextEncoder, is_whitespace, join_title
 from .language import is_other_language
@@ -82,6 +83,7 @@ class SentimentModel:
         self.threads = threads or os.cpu_count() or 1
         self.encoder = TextEncoder(self.files.tokenizer, max_length)
         self.session = _open_session(self.files.onnx)
+        self._session_stale = False
         self._inputs = [i.name for i in self.session.get_inputs()]
         self._output = _check_signature(self.session, self.files.onnx)
         self._workers: ThreadPoolExecutor | None = None
@@ -118,19 +120,24 @@ class SentimentModel:
         return [join_title(title, text, blank) for title, text in zip(titles, texts)]
 
     def predict_proba(
-        self, texts: Sequence[str | None], cache: ResultCache | None = None
+        self,
+        texts: Sequence[str | None],
+        cache: ResultCache | None = None,
+        guard: bool = True,
     ) -> np.ndarray:
-        """Probabilities, shape (len(texts), len(labels)); a NaN row for None or blank text.
+        """Probabilities, shape (len(texts), len(labels)); a NaN row for None or blank text, and
+        for text the English-only guard refuses.
 
         Each distinct text is scored once: answers come from the in-process memo, then from
-        `cache` (a persistent ResultCache) when given, and only the rest reach the model."""
+        `cache` (a persistent ResultCache) when given, and only the rest reach the model.
+        `guard=False`: the caller judged the language already (on the whole review)."""
         texts = _checked_texts(texts)
         out = np.full((len(texts), len(self.labels)), np.nan)
         unique: dict[str, list[int]] = {}
         for row, text in enumerate(texts):
             if not is_whitespace(text):
                 unique.setdefault(text, []).append(row)
-        if self.english_only:  # the guard: text in another language is not scored (NULL)
+        if self.english_only and guard:  # text in another language is not scored (NULL)
             unique = {t: rows for t, rows in unique.items() if not is_other_language(t)}
         if unique:
             answers = self._remembered([(t,) for t in unique], self._score_texts, cache)
@@ -142,7 +149,6 @@ class SentimentModel:
     def _remembered(self, items: list[tuple[str, ...]], score, cache: ResultCache | None) -> list:
         """Answers for `items` (texts or pairs): the memo's, the cache's, then `score(missing)`'s
         (None where a text has no tokens); new answers are stored in both."""
-        TEXTS_ANSWERED.add(len(items))
         keys = [entry_key(self.fingerprint, item) for item in items]
         found = MEMO.get_many(keys)
         if cache is not None and len(found) < len(keys):
@@ -151,7 +157,9 @@ class SentimentModel:
             found.update(stored)
         answers = [from_bytes(found[k], len(self.labels)) if k in found else None for k in keys]
         missing = [i for i, answer in enumerate(answers) if answer is None]
+        TEXTS_ANSWERED.add(len(items) - len(missing))
         if missing:
+            TEXTS_SCORED.add(len(missing))
             fresh = score([items[i] for i in missing])
             new = {}
             for i, probs in zip(missing, fresh):
@@ -183,6 +191,7 @@ class SentimentModel:
         )
         for index, p in zip(scored, probs):
             results[index] = p
+        TEXTS_ANSWERED.add(len(distinct) - len(scored))  # no tokens: answered (None) at once
         return results
 
     def predict_proba_pairs(
@@ -190,9 +199,11 @@ class SentimentModel:
         firsts: Sequence[str | None],
         seconds: Sequence[str | None],
         cache: ResultCache | None = None,
+        guard: bool = True,
     ) -> np.ndarray:
         """Probabilities of a pair classifier (config.json "input_pair", e.g. sentence and
-        aspect), shape (len(firsts), len(labels)); a NaN row where either text is blank."""
+        aspect), shape (len(firsts), len(labels)); a NaN row where either text is blank or the
+        English-only guard refuses the first (`guard=False`: the caller judged it already)."""
         if self.files.input_pair is None:
             raise ModelError(
                 f'{self.files.config}: not a pair classifier (no "input_pair" in config.json)'
@@ -203,7 +214,7 @@ class SentimentModel:
         for row, pair in enumerate(zip(firsts, seconds)):
             if not (self.encoder.is_blank(pair[0]) or self.encoder.is_blank(pair[1])):
                 unique.setdefault(pair, []).append(row)
-        if self.english_only:
+        if self.english_only and guard:
             unique = {p: rows for p, rows in unique.items() if not is_other_language(p[0])}
         if unique:
             answers = self._remembered(list(unique), self._score_pairs, cache)
@@ -225,10 +236,14 @@ class SentimentModel:
         return [None if np.isnan(p[0]) else self.labels[i] for p, i in zip(probs, best)]
 
     def _score(
-        self, sequences: list[list[int]], second_starts: list[int] | None = None
+        self,
+        sequences: list[list[int]],
+        second_starts: list[int] | None = None,
+        count_answers: bool = True,
     ) -> np.ndarray:
         """Run the batches on the model's `threads` workers, shared by every caller.
-        `second_starts`: for pairs, where each sequence's second segment (token type 1) starts."""
+        `second_starts`: for pairs, where each sequence's second segment (token type 1) starts.
+        `count_answers`: each sequence is one text's answer (progress displays count them)."""
         probs = np.empty((len(sequences), len(self.labels)))
         lengths = [len(s) for s in sequences]
         batches = plan_batches(lengths, self.token_budget, self.max_batch_rows)
@@ -242,6 +257,8 @@ class SentimentModel:
             for batch in share:
                 starts = None if second_starts is None else [second_starts[i] for i in batch]
                 probs[batch] = self._run([sequences[i] for i in batch], starts)
+                if count_answers:
+                    TEXTS_ANSWERED.add(len(batch))
 
         for _ in self._pool().map(run_share, shares):
             pass
@@ -255,14 +272,25 @@ class SentimentModel:
 
     def _forget_workers(self) -> None:
         """In a forked child: the parent's worker threads do not exist here, nor does the state
-        of its lock; the next score makes new ones."""
+        of its lock, nor that of the onnxruntime session (forked in the middle of a run, its
+        internal locks may be held): the next score makes new ones."""
         self._workers = None
         self._workers_lock = threading.Lock()
+        self._session_stale = True
+
+    def _current_session(self) -> ort.InferenceSession:
+        if self._session_stale:
+            with self._workers_lock:
+                if self._session_stale:
+                    self.session = _open_session(self.files.onnx)
+                    self._session_stale = False
+        return self.session
 
     def _score_chunked(self, windows: list[list[list[int]]]) -> np.ndarray:
         """Score every window of each text; combine by the mean weighted by window token counts."""
         flat = [w for text_windows in windows for w in text_windows]
-        window_probs = self._score(flat)
+        window_probs = self._score(flat, count_answers=False)
+        TEXTS_ANSWERED.add(len(windows))
         weights = np.array([len(w) for w in flat], dtype=np.float64)
         owner = np.repeat(np.arange(len(windows)), [len(w) for w in windows])
         totals = np.zeros((len(windows), len(self.labels)))
@@ -282,7 +310,8 @@ class SentimentModel:
         if second_starts is not None:
             types = (np.arange(ids.shape[1])[None, :] >= np.array(second_starts)[:, None]) * mask
         feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types.astype(np.int64)}
-        (logits,) = self.session.run([self._output], {n: feed[n] for n in self._inputs})
+        session = self._current_session()
+        (logits,) = session.run([self._output], {n: feed[n] for n in self._inputs})
         return logits
 
     def _probe(self) -> None:
@@ -303,19 +332,6 @@ class SentimentModel:
             )
 
 
-class Counter:
-    """A process-wide count that threads add to (the texts answered: progress displays read it)."""
-
-    def __init__(self) -> None:
-        self.value = 0
-        self._lock = threading.Lock()
-
-    def add(self, n: int) -> None:
-        with self._lock:
-            self.value += n
-
-
-TEXTS_ANSWERED = Counter()
 _LIVE_MODELS: weakref.WeakSet[SentimentModel] = weakref.WeakSet()
 
 

@@ -30,12 +30,16 @@ def load_model(model: str | Path | SentimentModel | None = None, **options: Any)
 
 
 def load_aspect_model(
-    model: str | Path | SentimentModel | None, threads: int | None = None
+    model: str | Path | SentimentModel | None,
+    threads: int | None = None,
+    english_only: bool = True,
 ) -> SentimentModel:
-    """The pair classifier behind sentiment_aspects (None: the embedded aspect model)."""
+    """The pair classifier behind sentiment_aspects (None: the embedded aspect model), with the
+    review model's threads and English-only guard."""
     loaded = load_model(
         EMBEDDED_MODELS_DIR / EMBEDDED_ASPECT_MODEL_NAME if model is None else model,
         threads=threads,
+        english_only=english_only,
     )
     if loaded.files.input_pair is None:
         raise ModelError(

@@ -14,12 +14,14 @@ file means one warning and scoring without it.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import hashlib
 import os
 import sqlite3
 import threading
 import warnings
+import weakref
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -85,6 +87,9 @@ class ResultMemo:
         self._entries: OrderedDict[bytes, bytes] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
+        self.hits = 0  # answers found here
+        self.misses = 0  # answers looked for and not found
+        self.writes = 0  # answers stored
 
     @property
     def bytes_used(self) -> int:
@@ -96,19 +101,24 @@ class ResultMemo:
     def get_many(self, keys: Iterable[bytes]) -> dict[bytes, bytes]:
         found = {}
         with self._lock:
+            asked = 0
             for key in keys:
+                asked += 1
                 value = self._entries.get(key)
                 if value is not None:
                     self._entries.move_to_end(key)
                     found[key] = value
+            self.hits += len(found)
+            self.misses += asked - len(found)
         return found
 
     def put_many(self, items: Mapping[bytes, bytes]) -> None:
         with self._lock:
             for key, value in items.items():
-                if key in self._entries:
+                if key in self._entries or self.max_bytes <= 0:
                     continue
                 self._entries[key] = value
+                self.writes += 1
                 self._bytes += len(key) + len(value) + MEMO_ENTRY_OVERHEAD
             while self._bytes > self.max_bytes and self._entries:
                 old_key, old_value = self._entries.popitem(last=False)
@@ -119,13 +129,43 @@ class ResultMemo:
             self._entries.clear()
             self._bytes = 0
 
+    def counters(self) -> dict[str, int]:
+        return {"hits": self.hits, "misses": self.misses, "writes": self.writes}
 
-MEMO = ResultMemo(int(os.environ.get("SENTIMENT_UDF_MEMO_BYTES", DEFAULT_MEMO_BYTES)))
+    def _after_fork_in_child(self) -> None:
+        self._lock = threading.Lock()  # a parent's thread may have held it at the fork
+
+
+def memo_bytes_from_environment() -> int:
+    """SENTIMENT_UDF_MEMO_BYTES as a byte count (0 switches the memo off); a value that is not
+    a whole number from 0 to 2**40 warns once and keeps the default."""
+    raw = os.environ.get("SENTIMENT_UDF_MEMO_BYTES")
+    if raw is None or not raw.strip():
+        return DEFAULT_MEMO_BYTES
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 2**40:
+        warnings.warn(
+            f"SENTIMENT_UDF_MEMO_BYTES={raw!r} is not a byte count from 0 to 2**40; "
+            f"using {DEFAULT_MEMO_BYTES}",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        return DEFAULT_MEMO_BYTES
+    return value
+
+
+MEMO = ResultMemo(memo_bytes_from_environment())
 
 
 def default_cache_path() -> Path:
     cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(cache) / "sentiment-udf" / "results.sqlite"
+
+
+_LIVE_CACHES: weakref.WeakSet[ResultCache] = weakref.WeakSet()
 
 
 class ResultCache:
@@ -139,6 +179,11 @@ class ResultCache:
         self._lock = threading.Lock()
         self._connection: sqlite3.Connection | None = None
         self._pid = os.getpid()
+        self.hits = 0  # this process's answers found in the file
+        self.misses = 0
+        self.writes = 0  # answers this process added to the file
+        self._unsaved = {"hits": 0, "misses": 0, "writes": 0}  # not yet added to the file's totals
+        _LIVE_CACHES.add(self)
 
     # --- the two calls scoring makes: they never raise --------------------------------------
 
@@ -159,6 +204,8 @@ class ResultCache:
                     found.update((bytes(k), bytes(v)) for k, v in rows)
             except (sqlite3.Error, OSError, ValueError) as exc:
                 self._fail(exc)
+                return {}
+            self._count(hits=len(found), misses=len(keys) - len(found))
         return found
 
     def put_many(self, items: Mapping[bytes, bytes]) -> None:
@@ -169,13 +216,48 @@ class ResultCache:
             try:
                 connection = self._open()
                 with connection:
+                    before = connection.total_changes
                     connection.executemany(
                         "INSERT OR IGNORE INTO results (key, probs) VALUES (?, ?)",
                         list(items.items()),
                     )
+                    self._count(writes=connection.total_changes - before)
+                    self._save_counters(connection)
                 self._prune_if_over(connection)
             except (sqlite3.Error, OSError, ValueError) as exc:
                 self._fail(exc)
+
+    def counters(self) -> dict[str, int]:
+        """This process's hits, misses and writes on this cache."""
+        return {"hits": self.hits, "misses": self.misses, "writes": self.writes}
+
+    def _count(self, hits: int = 0, misses: int = 0, writes: int = 0) -> None:
+        for name, n in (("hits", hits), ("misses", misses), ("writes", writes)):
+            setattr(self, name, getattr(self, name) + n)
+            self._unsaved[name] += n
+
+    def _save_counters(self, connection: sqlite3.Connection) -> None:
+        """Add this process's unsaved counts to the file's totals (inside a transaction)."""
+        for name, n in self._unsaved.items():
+            if n:
+                connection.execute(
+                    "INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE "
+                    "SET value = CAST(value AS INTEGER) + excluded.value",
+                    [f"total_{name}", n],
+                )
+        self._unsaved = dict.fromkeys(self._unsaved, 0)
+
+    def flush_counters(self) -> None:
+        """Write counts not yet in the file (a run that only read); never raises."""
+        if self.disabled or not any(self._unsaved.values()):
+            return
+        with self._lock:
+            try:
+                connection = self._open()
+                with connection:
+                    self._save_counters(connection)
+            except (sqlite3.Error, OSError, ValueError):
+                pass
 
     # --- maintenance (the `sentiment-udf cache` command) -------------------------------------
 
@@ -183,6 +265,7 @@ class ResultCache:
         with self._lock:
             connection = self._open(strict=True)
             entries = connection.execute("SELECT count(*) FROM results").fetchall()[0][0]
+            meta = dict(connection.execute("SELECT name, value FROM meta").fetchall())
         files = [self.path, Path(f"{self.path}-wal"), Path(f"{self.path}-shm")]
         return {
             "path": str(self.path),
@@ -190,6 +273,7 @@ class ResultCache:
             "bytes": sum(f.stat().st_size for f in files if f.exists()),
             "max_entries": self.max_entries,
             "schema_version": SCHEMA_VERSION,
+            **{name: int(meta.get(f"total_{name}", 0)) for name in ("hits", "misses", "writes")},
         }
 
     def prune(self, max_entries: int | None = None) -> int:
@@ -227,6 +311,9 @@ class ResultCache:
             return self._connection
         if not strict:
             _refuse_network_filesystem(self.path)
+        for side in ("-wal", "-shm", "-journal"):  # SQLite makes these: never through a link
+            if os.path.islink(f"{self.path}{side}"):
+                raise ValueError(f"{self.path}{side} is a symbolic link; remove it")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         connection = sqlite3.connect(
             self.path, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False
@@ -242,28 +329,36 @@ class ResultCache:
 
     def _prune_if_over(self, connection: sqlite3.Connection) -> None:
         low, high = connection.execute("SELECT min(id), max(id) FROM results").fetchall()[0]
-        if low is not None and high - low + 1 > self.max_entries * 1.1:
+        if low is not None and high - low + 1 > self.max_entries:
             with connection:
                 connection.execute("DELETE FROM results WHERE id <= ?", [high - self.max_entries])
 
     def _fail(self, exc: BaseException) -> None:
+        """Stop using the cache for the rest of this process's run, with one warning: a file
+        locked past the busy timeout (another process stopped while writing, say) would stall
+        every later batch as long again."""
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         locked = isinstance(exc, sqlite3.OperationalError) and "locked" in message
-        if not locked:  # a lock passes; anything else will not: stop trying
-            self.disabled = True
-            if self._connection is not None:
-                with contextlib.suppress(sqlite3.Error):
-                    self._connection.close()
-                self._connection = None
-        kind = "locked" if locked else "failed"
-        if kind not in self._warned:
-            self._warned.add(kind)
+        self.disabled = True
+        if self._connection is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._connection.close()
+            self._connection = None
+        if "warned" not in self._warned:
+            self._warned.add("warned")
+            reason = f"locked for over {BUSY_TIMEOUT_MS // 1000} s" if locked else message
             warnings.warn(
-                f"sentiment-udf result cache {self.path}: {message}; "
-                + ("this batch is scored without it" if locked else "scoring without it"),
+                f"sentiment-udf result cache {self.path}: {reason}; "
+                "scoring without it for the rest of this run",
                 ResultCacheWarning,
                 stacklevel=3,
             )
+
+    def _after_fork_in_child(self) -> None:
+        """The parent's lock and connection are not the child's: a thread may have held the
+        lock at the fork, and a SQLite connection must not cross a fork."""
+        self._lock = threading.Lock()
+        self._connection, self._pid = None, os.getpid()
 
 
 def _check_or_create_schema(connection: sqlite3.Connection, path: Path) -> None:
@@ -331,6 +426,26 @@ def _refuse_network_filesystem(path: Path) -> None:
 
 _CACHES: dict[tuple[str, int], ResultCache] = {}
 _CACHES_LOCK = threading.Lock()
+
+
+def _after_fork_in_child() -> None:
+    """Every lock this module owns is made anew in a forked child (the parent's other threads,
+    which may have held them, do not exist there)."""
+    global _CACHES_LOCK
+    _CACHES_LOCK = threading.Lock()
+    MEMO._after_fork_in_child()
+    for cache in list(_LIVE_CACHES):
+        cache._after_fork_in_child()
+
+
+def _flush_all_counters() -> None:
+    for cache in list(_LIVE_CACHES):
+        cache.flush_counters()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+atexit.register(_flush_all_counters)
 
 
 def open_cache(
