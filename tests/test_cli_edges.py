@@ -13,6 +13,8 @@ import time
 import duckdb
 import pytest
 
+import sentiment_udf
+
 from sentiment_udf.cli.shell import statement_complete
 from tests.cli_helpers import assert_one_line_error, cli, script
 
@@ -162,3 +164,36 @@ def test_query_shows_every_result_and_fits_the_width(tiny_model):
     assert "x" * 300 in full.stdout
     last = cli("query", sql, "--model", str(tiny_model), "--format", "csv")
     assert last.stdout.splitlines()[0] == "long,s" and "writes the last" in last.stderr
+
+
+@pytest.mark.parametrize(
+    "words",
+    [
+        "-- tables we use",
+        "/* begin here, commit later */",
+        "-- a transaction, attach, checkpoint",
+    ],
+)
+def test_the_stored_call_guard_is_decided_on_the_parsed_statement_not_its_words(
+    tiny_model, tmp_path, words
+):
+    """Words such as `use` or `begin` in a comment or string once switched the guard off."""
+    from sentiment_udf.cli.sql_session import run
+    from sentiment_udf.engines.catalog_guard import StoredCallError
+
+    con = duckdb.connect(str(tmp_path / "shop.duckdb"))
+    sentiment_udf.register(con, tiny_model)
+    generated = f"CREATE TABLE g (r VARCHAR, l VARCHAR AS (classify_sentiment(r))) {words}"
+    with pytest.raises(StoredCallError, match="refused: column g.l"):
+        run(con, generated)
+    with pytest.raises(StoredCallError, match="refused"):
+        run(con, "CREATE TABLE d (r VARCHAR DEFAULT 'use begin commit', "
+                 "s DOUBLE DEFAULT sentiment_score('attach'))")
+    assert con.execute("SELECT count(*) FROM duckdb_tables()").fetchall() == [(0,)]
+    warnings: list[str] = []
+    run(con, f"CREATE MACRO label_of(r) AS classify_sentiment(r) {words}", warnings.append)
+    assert warnings and "macro label_of calls a sentiment function" in warnings[0]
+    quiet: list[str] = []
+    run(con, "CREATE TEMP MACRO temp_label(r) AS classify_sentiment(r)", quiet.append)
+    assert quiet == []  # a TEMP macro lives and dies with this connection
+    con.close()

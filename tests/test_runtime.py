@@ -200,3 +200,54 @@ def test_the_layers_import_only_downwards():
         for module in (package / layer).glob("*.py"):
             imports = re.findall(r"from \.\.(\w+)", module.read_text())
             assert not set(imports) & set(above), (module.name, imports)
+
+
+# --- issue 18, hostile 11: models that load but cannot score -----------------------------------
+
+
+def test_a_model_whose_output_width_follows_the_input_length_is_refused_at_load(tmp_path):
+    """Three labels and a 3-token probe once passed; every query then failed in numpy."""
+    folder = build_tiny_model(
+        tmp_path / "m", labels=("negative", "neutral", "positive"), broken="per_token"
+    )
+    _expect_error(folder, "model.onnx", "logits")
+
+
+def test_a_model_with_nan_logits_is_refused_at_load(tmp_path):
+    folder = build_tiny_model(tmp_path / "m", broken="nan")
+    _expect_error(folder, "model.onnx", "non-finite")
+
+
+@pytest.mark.parametrize(
+    "change, fragment",
+    [
+        ({"id2label": {"+1": "positive", "0": "negative"}}, "id2label"),
+        ({"id2label": {"01": "positive", "0": "negative"}}, "id2label"),
+        ({"id2label": {"0": 7, "1": "positive"}}, "id2label"),
+        ({"max_position_embeddings": "512"}, "max_position_embeddings"),
+        ({"max_position_embeddings": True}, "max_position_embeddings"),
+    ],
+)
+def test_malformed_config_values_are_model_errors(tiny_model, tmp_path, change, fragment):
+    folder = shutil.copytree(tiny_model, tmp_path / "m")
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, **change}))
+    _expect_error(folder, "config.json", fragment)
+
+
+@pytest.mark.parametrize(
+    "manifest, fragment",
+    [
+        ({"../config.json": {"sha256": "0" * 64, "bytes": 1}}, "not a file of the model folder"),
+        ({"/etc/passwd": {"sha256": "0" * 64, "bytes": 1}}, "not a file of the model folder"),
+        ({"config.json": "abc"}, "sha256"),
+        ({"config.json": {"sha256": "0" * 64}}, "sha256"),
+        ([1, 2], "JSON object"),
+    ],
+)
+def test_a_malformed_manifest_is_a_model_error_and_is_read_inside_the_folder(
+    tiny_model, tmp_path, manifest, fragment
+):
+    folder = shutil.copytree(tiny_model, tmp_path / "m")
+    (folder / "MANIFEST.json").write_text(json.dumps(manifest))
+    _expect_error(folder, fragment)

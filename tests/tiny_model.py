@@ -22,8 +22,11 @@ def build_tiny_model(
     vocab_rows: int = 30522,
     config_labels: tuple[str, ...] | None = None,
     seed: int = 0,
+    broken: str | None = None,
 ) -> Path:
-    """Write config.json, tokenizer.json and model.onnx to `folder`; return it."""
+    """Write config.json, tokenizer.json and model.onnx to `folder`; return it. `broken`: a model
+    that loads but cannot score: "per_token" (one logit per token, so the output's width is
+    the input's length) or "nan" (NaN logits)."""
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     dim = 8
@@ -37,8 +40,14 @@ def build_tiny_model(
         helper.make_node("ReduceSum", ["masked", "axis_seq"], ["summed"], keepdims=0),
         helper.make_node("ReduceSum", ["mask_f", "axis_seq"], ["count"], keepdims=1),
         helper.make_node("Div", ["summed", "count"], ["pooled"]),
-        helper.make_node("MatMul", ["pooled", "weights"], ["logits"]),
+        helper.make_node("MatMul", ["pooled", "weights"], ["raw"]),
     ]
+    if broken == "per_token":
+        nodes[-1] = helper.make_node("ReduceSum", ["masked", "axis_last"], ["logits"], keepdims=0)
+    elif broken == "nan":
+        nodes.append(helper.make_node("Mul", ["raw", "nan"], ["logits"]))
+    else:
+        nodes.append(helper.make_node("Identity", ["raw"], ["logits"]))
     graph = helper.make_graph(
         nodes,
         "tiny_classifier",
@@ -54,6 +63,7 @@ def build_tiny_model(
             numpy_helper.from_array(weights, "weights"),
             numpy_helper.from_array(np.array([2], dtype=np.int64), "axis_last"),
             numpy_helper.from_array(np.array([1], dtype=np.int64), "axis_seq"),
+            numpy_helper.from_array(np.array([np.nan], dtype=np.float32), "nan"),
         ],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])

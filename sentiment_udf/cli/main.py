@@ -555,9 +555,9 @@ def _cache_at(path: Path | None):
     from ..runtime.result_cache import ResultCache, default_cache_path
 
     chosen = path or Path(os.environ.get("SENTIMENT_UDF_CACHE") or default_cache_path())
-    if not chosen.is_file():
-        raise SourceError(f"{chosen}: no result cache there")
-    return ResultCache(chosen)
+    if chosen.exists() and not chosen.is_file():
+        raise SourceError(f"{chosen}: not a file (a result cache is one SQLite file)")
+    return ResultCache(chosen)  # no file yet: zero entries, and nothing is made
 
 
 @cache_group.command("stats")

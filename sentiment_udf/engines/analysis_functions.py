@@ -72,9 +72,12 @@ class AnalysisFunctions:
             model = self.model()
             texts = text_values(args[0], name, self.cast_hint)
             bands = [DEFAULT_NEUTRAL_BAND] * len(texts) if len(args) == 1 else _bands(args[1], name)
+            # A NULL band gives NULL, as any SQL function of a NULL argument does.
+            texts = [t if band is not None else None for t, band in zip(texts, bands)]
             scored = score_sentences(model, texts, self.cache())
             return pa.array(
-                [overall_label(s, band) for s, band in zip(scored, bands)], type=pa.string()
+                [None if band is None else overall_label(s, band) for s, band in zip(scored, bands)],
+                type=pa.string(),
             )
 
         return sentiment_overall
@@ -114,12 +117,22 @@ class AnalysisFunctions:
         return sentiment_aspects
 
 
-def _bands(array: pa.Array, name: str) -> list[float]:
-    bands = []
+def _bands(array: pa.Array, name: str) -> list[float | None]:
+    """The neutral band of each row (None where it is NULL); a value that is no number in
+    [0, 0.5) is an error naming it, a text one saying to write a number."""
+    if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
+        raise TypeError(
+            f"{name}(): argument 2 (neutral_band) is {sql_type_name(array.type)}; write a "
+            "number such as 0.3, not a string"
+        )
+    bands: list[float | None] = []
     for value in array.to_pylist():
+        if value is None:
+            bands.append(None)
+            continue
         if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
-            value = None
-        if value is None or not 0 <= value < 0.5:
-            raise ValueError(f"{name}(): neutral_band must be a number in [0, 0.5), not {value!r}")
+            raise TypeError(f"{name}(): neutral_band must be a number, not {value!r}")
+        if not 0 <= value < 0.5:
+            raise ValueError(f"{name}(): neutral_band must be a number in [0, 0.5), not {value}")
         bands.append(float(value))
     return bands

@@ -3,7 +3,8 @@
 The functions live in the Python process. A view, column DEFAULT, generated column, CHECK
 constraint or index expression that calls one is stored in the file, and any process that has
 not registered the functions then fails on it (for a DEFAULT, generated column, CHECK or index:
-on every read of that table). Views get a warning; the others are refused (rolled back).
+on every read of that table). Views and stored macros get a warning; the others are refused
+(rolled back).
 """
 
 from __future__ import annotations
@@ -17,10 +18,7 @@ from .duckdb_functions import FUNCTION_ROLES, MACROS_FILE
 MACRO_NAMES = tuple(
     re.findall(r"CREATE OR REPLACE TEMP MACRO (\w+)", MACROS_FILE.read_text(encoding="utf-8"))
 )
-DDL = re.compile(r"\b(create|alter)\b", re.IGNORECASE)
-TRANSACTION_CONTROL = re.compile(
-    r"\b(begin|commit|rollback|abort|transaction|checkpoint|attach|detach|use)\b", re.IGNORECASE
-)
+CHECKED_TYPES = ("CREATE", "CREATE_FUNC", "ALTER", "MULTI")  # MULTI: ALTER ... ADD COLUMN, say  # statements that can store a call (by the parser's type)
 
 
 class StoredCallError(ValueError):
@@ -42,6 +40,8 @@ def stored_calls(con: duckdb.DuckDBPyConnection, names: tuple[str, ...]) -> set[
         "check": f"SELECT table_name, expression FROM duckdb_constraints() WHERE {stored}",
         "index": "SELECT index_name || ' on ' || table_name, sql FROM duckdb_indexes() "
         f"WHERE {stored}",
+        "macro": "SELECT function_name, macro_definition FROM duckdb_functions() "
+        f"WHERE {stored} AND function_type IN ('macro', 'table_macro') AND NOT internal",
     }
     for kind, query in queries.items():
         for name, sql in con.execute(query).fetchall():
@@ -51,14 +51,20 @@ def stored_calls(con: duckdb.DuckDBPyConnection, names: tuple[str, ...]) -> set[
 
 
 def guarded(sql: str) -> bool:
-    """Whether to run `sql` inside a checked transaction (DDL without its own transactions)."""
-    return bool(DDL.search(sql)) and not TRANSACTION_CONTROL.search(sql)
+    """Whether to run `sql` inside a checked transaction: decided on the parsed statements (every
+    one a CREATE or ALTER), never on words in its text, which may sit in a comment or a string.
+    SQL the parser refuses is not guarded: DuckDB reports its error when it runs."""
+    try:
+        parsed = duckdb.extract_statements(sql)
+    except duckdb.Error:
+        return False
+    return bool(parsed) and all(s.type.name in CHECKED_TYPES for s in parsed)
 
 
 def check_new_calls(before: set[tuple[str, str]], after: set[tuple[str, str]]) -> list[str]:
     """Warnings for new views; StoredCallError for anything else that now stores a call."""
     new = sorted(after - before)
-    refused = [f"{kind} {name}" for kind, name in new if kind != "view"]
+    refused = [f"{kind} {name}" for kind, name in new if kind not in ("view", "macro")]
     if refused:
         raise StoredCallError(
             f"refused: {', '.join(refused)} would store a call to a sentiment function in the "
@@ -66,7 +72,7 @@ def check_new_calls(before: set[tuple[str, str]], after: set[tuple[str, str]]) -
             "registered; store the scores instead (CREATE TABLE ... AS SELECT ...)"
         )
     return [
-        f"warning: view {name} calls a sentiment function; it works only where sentiment-udf "
+        f"warning: {kind} {name} calls a sentiment function; it works only where sentiment-udf "
         "has registered them (store scores in a table to use them elsewhere)"
         for kind, name in new
     ]

@@ -315,20 +315,53 @@ class SentimentModel:
         return logits
 
     def _probe(self) -> None:
-        """Score the tokenizer's highest token id once: catches a tokenizer that does not fit."""
-        highest = [self.encoder.prefix + [self.encoder.vocab_size - 1] + self.encoder.suffix]
+        """Score probes before any query: the tokenizer's highest token id (a tokenizer that
+        does not fit), then two rows of different lengths in one batch (an output whose shape
+        depends on the input, or that is not finite, is refused here, not in every query)."""
+        encoder = self.encoder
+        highest = [encoder.prefix + [encoder.vocab_size - 1] + encoder.suffix]
         try:
             logits = self._logits(highest)
         except Exception as exc:
             raise ModelError(
                 f"{self.files.tokenizer}: does not fit {self.files.onnx.name} (token id "
-                f"{self.encoder.vocab_size - 1} of the tokenizer's {self.encoder.vocab_size} "
+                f"{encoder.vocab_size - 1} of the tokenizer's {encoder.vocab_size} "
                 f"failed: {str(exc).splitlines()[0][:200]})"
             ) from None
+        self._check_logits(logits, 1)
+        texts = ["Works well.", "It arrived late and the box was damaged, " * 3]
+        starts: list[int] | None = None
+        if self.files.input_pair is None:
+            probes = encoder.truncated(texts)
+        else:
+            probes, starts = encoder.pairs(texts, ["it", "box"])
+        for rows in ([0], [1], [0, 1]):
+            batch = [probes[i] for i in rows]
+            try:
+                logits = self._logits(batch, None if starts is None else [starts[i] for i in rows])
+            except Exception as exc:
+                raise ModelError(
+                    f"{self.files.onnx}: fails on a probe of {len(batch)} text(s) of "
+                    f"{max(map(len, batch))} tokens ({str(exc).splitlines()[0][:200]})"
+                ) from None
+            self._check_logits(logits, len(batch))
+
+    def _check_logits(self, logits: np.ndarray, rows: int) -> None:
         if logits.ndim != 2 or logits.shape[1] != len(self.labels):
             raise ModelError(
                 f"{self.files.config}: id2label has {len(self.labels)} labels but "
-                f"{self.files.onnx.name} outputs {logits.shape[-1]} logits"
+                f"{self.files.onnx.name} outputs {logits.shape[-1]} logits (shape "
+                f"{list(logits.shape)})"
+            )
+        if logits.shape[0] != rows:
+            raise ModelError(
+                f"{self.files.onnx}: {rows} input row(s) gave {logits.shape[0]} output rows; "
+                "a classifier must give one row of logits per text"
+            )
+        if not np.isfinite(logits).all():
+            raise ModelError(
+                f"{self.files.onnx}: gives non-finite logits (NaN or infinity) on a probe "
+                "review; the model is broken"
             )
 
 

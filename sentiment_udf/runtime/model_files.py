@@ -91,7 +91,7 @@ def locate(model: str | Path | None = None, onnx_file: str | None = None) -> Mod
         tokenizer=tokenizer,
         config=config,
         labels=_labels(settings, config),
-        max_positions=settings.get("max_position_embeddings"),
+        max_positions=_max_positions(settings, config),
         input_pair=_input_pair(settings, config),
     )
 
@@ -135,16 +135,32 @@ def _labels(settings: dict, config: Path) -> tuple[str, ...]:
     id2label = settings.get("id2label")
     if not isinstance(id2label, dict) or not id2label:
         raise ModelError(f"{config}: no 'id2label' mapping of class ids to label names")
-    try:
-        ids = sorted(int(key) for key in id2label)
-    except ValueError:
-        raise ModelError(f"{config}: 'id2label' keys must be class ids 0..n-1") from None
+    if not all(isinstance(k, str) and k.isdigit() and k == str(int(k)) for k in id2label):
+        raise ModelError(
+            f"{config}: 'id2label' keys must be class ids 0..n-1 written as \"0\", \"1\", ..., "
+            f"not {sorted(map(str, id2label))}"
+        )
+    ids = sorted(int(key) for key in id2label)
     if ids != list(range(len(ids))):
         raise ModelError(f"{config}: 'id2label' keys must be class ids 0..n-1, got {ids}")
+    if not all(isinstance(v, str) and v.strip() for v in id2label.values()):
+        raise ModelError(f"{config}: 'id2label' values must be label names (text)")
     labels = tuple(str(id2label[str(i)]).lower() for i in ids)
     if len(set(labels)) != len(labels):
         raise ModelError(f"{config}: 'id2label' repeats a label: {labels}")
     return labels
+
+
+def _max_positions(settings: dict, config: Path) -> int | None:
+    value = settings.get("max_position_embeddings")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 2:
+        raise ModelError(
+            f"{config}: 'max_position_embeddings' must be a whole number of at least 2, "
+            f"not {value!r}"
+        )
+    return value
 
 
 def _input_pair(settings: dict, config: Path) -> tuple[str, str] | None:
@@ -180,7 +196,7 @@ def used_file_checksums(files: ModelFiles) -> dict[str, str]:
     """SHA-256 of the files a model reads (from MANIFEST.json where it lists them, as checked at
     load; else computed)."""
     manifest_path = files.folder / MANIFEST_NAME
-    listed = _read_json(manifest_path) if manifest_path.is_file() else {}
+    listed = read_manifest(manifest_path) if manifest_path.is_file() else {}
     out = {}
     for path in (files.onnx, files.tokenizer, files.config):
         entry = listed.get(path.name) if path.parent == files.folder else None
@@ -188,12 +204,32 @@ def used_file_checksums(files: ModelFiles) -> dict[str, str]:
     return out
 
 
+def read_manifest(path: Path) -> dict[str, dict]:
+    """MANIFEST.json checked: {file name: {"sha256": hex, "bytes": n}}, every name a plain file
+    name of the model folder (never a path out of it)."""
+    listed = _read_json(path)
+    for name, entry in listed.items():
+        if name in ("", ".", "..") or "/" in name or "\\" in name or "\0" in name:
+            raise ModelError(f"{path}: lists {name!r}, which is not a file of the model folder")
+        valid = (
+            isinstance(entry, dict)
+            and isinstance(entry.get("sha256"), str)
+            and isinstance(entry.get("bytes"), int)
+            and not isinstance(entry.get("bytes"), bool)
+        )
+        if not valid:
+            raise ModelError(
+                f'{path}: the entry for {name!r} must be {{"sha256": "<hex>", "bytes": <n>}}'
+            )
+    return listed
+
+
 def verify_manifest(folder: Path) -> bool:
     """Check the files against MANIFEST.json; False when the folder has none, ModelError on a mismatch."""
     manifest_path = folder / MANIFEST_NAME
     if not manifest_path.is_file():
         return False
-    for name, expected in _read_json(manifest_path).items():
+    for name, expected in read_manifest(manifest_path).items():
         path = folder / name
         if not path.is_file():
             raise ModelError(f"{path}: listed in {MANIFEST_NAME} but missing")

@@ -262,7 +262,12 @@ class ResultCache:
     # --- maintenance (the `sentiment-udf cache` command) -------------------------------------
 
     def stats(self) -> dict:
-        with self._lock:
+        if not self.path.exists():  # no cache yet: nothing stored, nothing counted
+            return {
+                "path": str(self.path), "entries": 0, "bytes": 0, "max_entries": self.max_entries,
+                "schema_version": SCHEMA_VERSION, "hits": 0, "misses": 0, "writes": 0,
+            }
+        with self._lock, _maintenance_errors(self.path):
             connection = self._open(strict=True)
             entries = connection.execute("SELECT count(*) FROM results").fetchall()[0][0]
             meta = dict(connection.execute("SELECT name, value FROM meta").fetchall())
@@ -279,7 +284,9 @@ class ResultCache:
     def prune(self, max_entries: int | None = None) -> int:
         """Delete the oldest entries beyond `max_entries`; how many were deleted."""
         keep = self.max_entries if max_entries is None else max_entries
-        with self._lock:
+        if not self.path.exists():
+            return 0
+        with self._lock, _maintenance_errors(self.path):
             connection = self._open(strict=True)
             with connection:
                 deleted = connection.execute(
@@ -289,7 +296,9 @@ class ResultCache:
         return deleted
 
     def clear(self) -> int:
-        with self._lock:
+        if not self.path.exists():
+            return 0
+        with self._lock, _maintenance_errors(self.path):
             connection = self._open(strict=True)
             with connection:
                 deleted = connection.execute("DELETE FROM results").rowcount
@@ -320,7 +329,7 @@ class ResultCache:
         )
         try:
             connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            _check_or_create_schema(connection, self.path)
+            _check_or_create_schema(connection, self.path, create=not strict)
         except BaseException:
             connection.close()
             raise
@@ -361,12 +370,29 @@ class ResultCache:
         self._connection, self._pid = None, os.getpid()
 
 
-def _check_or_create_schema(connection: sqlite3.Connection, path: Path) -> None:
-    """Check the file is a result cache of our schema, or make it one, under one write lock (so
-    that processes opening a new file at once never see it half made); then WAL mode."""
+@contextlib.contextmanager
+def _maintenance_errors(path: Path):
+    """SQLite's errors in the `cache` command's words: one ValueError naming the file."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if "locked" in message:
+            message = f"locked by another process for over {BUSY_TIMEOUT_MS // 1000} s; try again"
+        raise ValueError(f"result cache {path}: {message}") from None
+    except ValueError as exc:
+        raise ValueError(f"result cache {path}: {exc}") from None
+
+
+def _check_or_create_schema(
+    connection: sqlite3.Connection, path: Path, create: bool = True
+) -> None:
+    """Check the file is a result cache of our schema, or (`create`) make it one, under one
+    write lock (so that processes opening a new file at once never see it half made); then WAL
+    mode."""
     connection.execute("BEGIN IMMEDIATE")  # waits (busy timeout) for another process's check
     try:
-        _check_or_create_tables(connection)
+        _check_or_create_tables(connection, create)
         connection.execute("COMMIT")
     except BaseException:
         connection.execute("ROLLBACK")
@@ -374,10 +400,12 @@ def _check_or_create_schema(connection: sqlite3.Connection, path: Path) -> None:
     connection.execute("PRAGMA journal_mode = WAL")  # ours for sure now: safe to switch
 
 
-def _check_or_create_tables(connection: sqlite3.Connection) -> None:
+def _check_or_create_tables(connection: sqlite3.Connection, create: bool = True) -> None:
     tables = {
         r[0] for r in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
     }
+    if not tables and not create:
+        raise ValueError("not a sentiment-udf result cache (an empty file or database)")
     if tables and "meta" not in tables:
         raise ValueError("not a sentiment-udf result cache (a database of something else)")
     if "meta" in tables:
