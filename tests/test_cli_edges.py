@@ -14,9 +14,8 @@ import duckdb
 import pytest
 
 import sentiment_udf
-
 from sentiment_udf.cli.shell import statement_complete
-from tests.cli_helpers import assert_one_line_error, cli, script
+from tests.cli_helpers import assert_one_line_error, cli, script, with_default_sigint
 
 
 @pytest.mark.parametrize(
@@ -126,6 +125,72 @@ def test_interactive_shell_keeps_its_history_file(tiny_model, tmp_path):
     assert b".help for help" in seen and b"42" in seen
     history = (tmp_path / ".sentiment_udf_history").read_text()
     assert "SELECT 41 + 1 AS answer;" in history
+
+
+def _controlling_terminal() -> None:
+    import fcntl
+    import termios
+
+    os.setsid()
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+def _pty_shell(tiny_model, tmp_path):
+    """The shell on a real terminal (a pty): (process, leader fd, read_until)."""
+    leader, follower = pty.openpty()
+    process = subprocess.Popen(
+        with_default_sigint([script(), "shell", "--model", str(tiny_model)]),
+        stdin=follower, stdout=follower, stderr=follower,
+        env={**os.environ, "HOME": str(tmp_path)}, close_fds=True,
+        preexec_fn=_controlling_terminal,  # so that Ctrl-C on it sends SIGINT, as in a terminal
+    )
+    os.close(follower)
+    seen = [b""]
+
+    def read_until(marker: bytes, timeout: float = 120) -> bytes:
+        deadline = time.monotonic() + timeout
+        while marker not in seen[0] and time.monotonic() < deadline:
+            ready, _, _ = select.select([leader], [], [], 0.2)
+            if ready:
+                try:
+                    seen[0] += os.read(leader, 4096)
+                except OSError:
+                    break
+        assert marker in seen[0], seen[0][-2000:]
+        found, seen[0] = seen[0], seen[0][seen[0].index(marker) + len(marker):]
+        return found
+
+    return process, leader, read_until
+
+
+def test_ctrl_c_in_the_shell_cancels_the_statement_and_the_prompt_stays_usable(
+    tiny_model, tmp_path
+):
+    """It once printed Interrupted. while the statement ran on: every later statement, .read
+    and .quit then failed with 'connection is busy' and Ctrl-D aborted the process."""
+    process, leader, read_until = _pty_shell(tiny_model, tmp_path)
+    try:
+        read_until(b"sentiment> ")
+        os.write(leader, b"SELECT count(sentiment_score('t ' || i)) FROM range(5000000) r(i);\n")
+        read_until(b"texts scored")  # the statement is scoring
+        os.write(leader, b"\x03")
+        read_until(b"Interrupted.")
+        read_until(b"sentiment> ")
+        os.write(leader, b"SELECT 41 + 1 AS answer;\n")
+        assert b"busy" not in read_until(b"42")
+        os.write(leader, b"SELECT 1\n")  # a statement left open at the continuation prompt
+        read_until(b"...> ")
+        os.write(leader, b"\x03")
+        read_until(b"sentiment> ")
+        os.write(leader, b"SELECT 'kept apart' AS s;\n")
+        assert b"syntax error" not in read_until(b"(1 row)").lower()
+        read_until(b"sentiment> ")
+        os.write(leader, b"\x04")  # Ctrl-D leaves
+        assert process.wait(timeout=60) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+        os.close(leader)
 
 
 def test_shell_dot_commands_like_duckdbs(tiny_model, tmp_path):

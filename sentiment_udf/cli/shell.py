@@ -27,6 +27,7 @@ functions and macros are registered.
 .quit / .exit        leave (also Ctrl-D)
 """
 HISTORY_NAME = ".sentiment_udf_history"
+CANCELLED = "\x03"  # what _read returns for Ctrl-C at a prompt (compared by identity)
 MODES = ("table", "csv", "json")
 
 
@@ -70,6 +71,11 @@ def run_shell(
         line = _read(stdin, CONTINUATION if buffer else PROMPT, interactive)
         if line is None:
             break
+        if line is CANCELLED:  # Ctrl-C at a prompt: the pending text is dropped, as in duckdb
+            if buffer:
+                stderr.write("(pending statement dropped)\n")
+            buffer = []
+            continue
         stripped = line.strip()
         if not buffer and stripped.startswith("."):
             if stripped in (".quit", ".exit"):
@@ -160,7 +166,8 @@ def _read(stdin: IO[str], prompt: str, interactive: bool) -> str | None:
         except EOFError:
             return None
         except KeyboardInterrupt:
-            return ""
+            print(file=sys.stderr)
+            return CANCELLED
     line = stdin.readline()
     return None if line == "" else line.rstrip("\n")
 

@@ -29,6 +29,7 @@ from ..engines.catalog_guard import (
     stored_calls,
 )
 from ..engines.duckdb_functions import register
+from ..engines.file_lock import fresh_file
 from ..engines.sql_names import SourceError
 from .progress import ActivityLine
 
@@ -118,6 +119,9 @@ def _run_interruptibly(con: duckdb.DuckDBPyConnection, sql: str) -> pa.Table | N
     """The statements run on a helper thread so that Ctrl-C reaches this one at once: it
     interrupts the query (DuckDB stops at its next vector) and raises KeyboardInterrupt."""
     outcome: dict[str, Any] = {}
+    # Set by the worker as it ends. Not Thread.is_alive(): a join interrupted by Ctrl-C can
+    # leave a running thread reported as stopped (CPython), and the connection busy with it.
+    finished = threading.Event()
 
     def execute() -> None:
         try:
@@ -125,23 +129,35 @@ def _run_interruptibly(con: duckdb.DuckDBPyConnection, sql: str) -> pa.Table | N
             outcome["table"] = None if relation is None else relation.to_arrow_table()
         except BaseException as exc:  # handed to the calling thread
             outcome["error"] = exc
+        finally:
+            finished.set()
 
     worker = threading.Thread(target=execute, name="sentiment-udf-query", daemon=True)
     activity = ActivityLine()
     worker.start()
     try:
-        while worker.is_alive():
-            worker.join(0.1)
+        while not finished.wait(0.1):
             activity.tick()
     except KeyboardInterrupt:
-        con.interrupt()
-        worker.join()
+        _stop(con, finished)
         raise
     finally:
         activity.clear()
     if "error" in outcome:
         raise outcome["error"]
     return outcome["table"]
+
+
+def _stop(con: duckdb.DuckDBPyConnection, finished: threading.Event) -> None:
+    """Cancel the running statement and wait until it has stopped, so the connection is free
+    for the next one. An interrupt that lands before DuckDB starts executing is lost, so it is
+    sent again every half second; further Ctrl-C while waiting are absorbed."""
+    while not finished.is_set():
+        try:
+            con.interrupt()
+            finished.wait(0.5)
+        except KeyboardInterrupt:
+            continue
 
 
 def write(
@@ -162,16 +178,13 @@ def write(
     if output is None:
         (stream or sys.stdout).write(_render(table, fmt, max_width))
         return
-    target = Path(output)
-    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
+    target = Path(output).absolute()
+    with fresh_file(target.parent, f".{target.name}.") as temporary:  # never through a link
         if fmt == "parquet":
             pq.write_table(table, temporary)
         else:
             temporary.write_text(_render(table, fmt), encoding="utf-8")
         os.replace(temporary, target)
-    finally:
-        temporary.unlink(missing_ok=True)
 
 
 def terminal_width() -> int | None:

@@ -6,14 +6,13 @@ whose ids are not in the target yet. The source is only read.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +24,7 @@ import pyarrow.parquet as pq
 from ..analysis.sentences import score_sentences
 from ..runtime.model import SentimentModel
 from ..runtime.result_cache import ResultCache
-from .file_lock import exclusive_lock, refuse_link
+from .file_lock import exclusive_lock, fresh_file, refuse_link
 from .sql_names import (
     Source,
     SourceError,
@@ -428,7 +427,7 @@ class _ParquetSink(_Sink):
     def write(self, table: pa.Table) -> None:
         index = len(self._part_files())
         final = self.parts / f"part-{index:06d}.parquet"
-        with _fresh_file(self.parts, ".part-") as temporary:
+        with fresh_file(self.parts, ".part-") as temporary:
             pq.write_table(table, temporary)
             os.replace(temporary, final)
 
@@ -444,7 +443,7 @@ class _ParquetSink(_Sink):
         # The run's id in the output's metadata: a resume after a kill between the rename and
         # the removal of the parts sees that the parts are in the output already.
         schema = schema.with_metadata({**(schema.metadata or {}), RUN_METADATA_KEY: self.run_id})
-        with _fresh_file(self.output.parent, f".{self.output.name}.") as temporary:
+        with fresh_file(self.output.parent, f".{self.output.name}.") as temporary:
             with pq.ParquetWriter(temporary, schema) as writer:
                 for part in files:
                     writer.write_table(pq.read_table(part).cast(schema))
@@ -455,16 +454,3 @@ class _ParquetSink(_Sink):
         if self._locked:
             self._lock.__exit__(None, None, None)
 
-
-@contextlib.contextmanager
-def _fresh_file(folder: Path, prefix: str) -> Iterator[Path]:
-    """A new file of a fresh name in `folder` (O_EXCL: never an existing file or a link), removed
-    on leaving unless it was renamed away."""
-    name = folder / f"{prefix}{uuid.uuid4().hex}.tmp"
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-    os.close(os.open(name, flags, 0o666))  # the umask applies, as to any file the user writes
-    try:
-        yield name
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(name)

@@ -1,5 +1,6 @@
-"""An exclusive lock file beside an output: one writer at a time, released by the kernel if the
-writer dies (flock), so a crash never leaves a stale lock."""
+"""Helper files beside a user's output, made without following links: an exclusive lock file
+(one writer at a time, released by the kernel if the writer dies: flock, so a crash never leaves
+a stale lock) and fresh temporary files (O_EXCL, new random names)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import contextlib
 import fcntl
 import os
 import stat
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -69,3 +71,17 @@ def exclusive_lock(path: Path, what: str) -> Iterator[None]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
         os.close(fd)
+
+
+@contextlib.contextmanager
+def fresh_file(folder: Path, prefix: str) -> Iterator[Path]:
+    """A new empty file of a fresh name in `folder` (O_EXCL | O_NOFOLLOW: never an existing
+    file, never through a link), removed on leaving unless it was renamed away."""
+    name = folder / f"{prefix}{uuid.uuid4().hex}.tmp"
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    os.close(os.open(name, flags, 0o666))  # the umask applies, as to any file the user writes
+    try:
+        yield name
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(name)
