@@ -52,3 +52,34 @@ def pytest_runtest_makereport(item, call):
         report.outcome = "failed"
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
         report.longrepr = f"skipped in CI, where every component must be present: {reason}"
+
+
+class ModelRuns:
+    """Texts sent to the model (not answered from the memo) since the fixture began."""
+
+    def __init__(self) -> None:
+        from sentiment_udf.runtime.activity import TEXTS_SCORED
+
+        self._counter = TEXTS_SCORED
+        self._start = TEXTS_SCORED.value
+
+    def __call__(self) -> int:
+        return self._counter.value - self._start
+
+    def reset(self) -> None:
+        self._start = self._counter.value
+
+
+@pytest.fixture()
+def no_memo():
+    """The in-process memo emptied and switched off for the test, so that each side of a
+    comparison really runs the model; yields a ModelRuns to prove it did."""
+    from sentiment_udf.runtime.result_cache import MEMO
+
+    size = MEMO.max_bytes
+    MEMO.clear()
+    MEMO.max_bytes = 0
+    try:
+        yield ModelRuns()
+    finally:
+        MEMO.max_bytes = size

@@ -49,9 +49,27 @@ def reviews(tmp_path):
 
 
 def test_help_everywhere():
-    for args in ([], ["query"], ["shell"], ["score"], ["eval"], ["models"], ["models", "pull"]):
-        result = cli(*args, "--help")
-        assert result.returncode == 0 and "Usage:" in result.stdout, args
+    """Every command and group of the CLI, found by walking click's tree (no list to forget)."""
+    import click
+    from click.testing import CliRunner
+
+    from sentiment_udf.cli.main import main
+
+    def paths(group: click.Group, prefix: list[str]):
+        yield prefix
+        for name, command in sorted(group.commands.items()):
+            if isinstance(command, click.Group):
+                yield from paths(command, [*prefix, name])
+            else:
+                yield [*prefix, name]
+
+    every = list(paths(main, []))
+    assert len(every) >= 15 and ["cache", "stats"] in every and ["models", "pull"] in every
+    runner = CliRunner()
+    for args in every:
+        result = runner.invoke(main, [*args, "--help"])
+        assert result.exit_code == 0 and "Usage:" in result.output, args
+    assert cli("--help").returncode == 0  # and the installed console script itself
 
 
 def test_query_formats(tiny_model, reviews, tmp_path):
@@ -483,11 +501,34 @@ def test_score_progress_moves_within_a_batch_on_a_terminal(tmp_path):
     counts = [
         int(m.split(b"/")[0].replace(b",", b"")) for m in re.findall(rb"\r([\d,]+/700) rows", drawn)
     ]
-    assert len(counts) >= 3 and counts[0] < 700 and counts[-1] == 700, drawn[-500:]
-    assert counts == sorted(counts)  # one batch of 8,192 rows, yet the line moved before its commit
+    assert counts and counts[-1] == 700 and counts == sorted(counts), drawn[-500:]
+    assert b"700 saved" in drawn and b"\x1b[K" in drawn  # answers and saved rows; line cleared
     quiet = _on_a_terminal(["score", "--input", str(source), "--text-column", "review",
                             "--id-column", "id", "--output", str(tmp_path / "q.parquet"), "--quiet"])  # fmt: skip
     assert b"/700 rows" not in quiet and b"scored 700 rows" in quiet
+
+
+def test_the_score_line_counts_answers_between_calls_and_what_is_saved():
+    """In process, no clock race: the bulk path calls after every 128 rows; between calls the
+    line adds the texts answered since (at most 128), and says how many rows are saved."""
+    import io
+
+    from sentiment_udf.cli.progress import Progress
+    from sentiment_udf.runtime.activity import TEXTS_ANSWERED
+
+    stream = io.StringIO()
+    progress = Progress(stream=stream, every=3600)  # no timer draws during the test
+    progress(128, 700, 0)
+    TEXTS_ANSWERED.add(50)  # answers of the next 128 rows arriving
+    progress.draw()
+    TEXTS_ANSWERED.add(500)  # more than a call's worth: capped at the next call's count
+    progress.draw()
+    progress(256, 700, 128)
+    progress.draw()
+    progress.finish()
+    lines = [line for line in stream.getvalue().split("\r") if line]
+    assert [line.split("/")[0] for line in lines] == ["178", "256", "256"]
+    assert "0 saved" in lines[0] and "128 saved" in lines[2] and lines[-1].endswith("\x1b[K\n")
 
 
 def test_query_shows_activity_on_a_terminal_only(tmp_path):

@@ -112,8 +112,10 @@ def test_dbt_with_the_result_cache_scores_nothing_twice(project, tmp_path):
     con.close()
     from sentiment_udf.runtime.result_cache import ResultCache
 
-    entries = ResultCache(cache).stats()["entries"]
+    first_stats = ResultCache(cache).stats()
+    entries = first_stats["entries"]
     assert entries > 240  # every review, and the sentences that mention an aspect
+    assert first_stats["writes"] == entries
     env = {**os.environ, "REVIEWS_DUCKDB": str(db), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
     second = subprocess.run(
         [str(DBT), "build", "--full-refresh", "--project-dir", str(project),
@@ -121,7 +123,10 @@ def test_dbt_with_the_result_cache_scores_nothing_twice(project, tmp_path):
         capture_output=True, text=True, env=env, timeout=900,
     )  # fmt: skip
     assert second.returncode == 0, second.stdout[-3000:]
-    assert ResultCache(cache).stats()["entries"] == entries  # all answers came from the cache
+    second_stats = ResultCache(cache).stats()
+    assert second_stats["entries"] == entries and second_stats["writes"] == entries
+    assert second_stats["hits"] - first_stats["hits"] >= entries  # all came from the cache
+    assert second_stats["misses"] == first_stats["misses"]
     con = duckdb.connect(str(db), read_only=True)
     assert con.execute("SELECT * FROM review_sentiment ORDER BY review_id").fetchall() == before
     con.close()

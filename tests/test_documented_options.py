@@ -32,12 +32,15 @@ def test_cli_max_length_and_threads_reach_the_model(tiny_model):
     assert got[0] != pytest.approx(full[0], abs=1e-6)  # the long text was cut to 8 tokens
 
 
-def test_register_threads_gives_the_same_scores(tiny_model):
+def test_register_threads_gives_the_same_scores(tiny_model, no_memo):
     one, two = duckdb.connect(), duckdb.connect()
     sentiment_udf.register(one, tiny_model, threads=1)
     sentiment_udf.register(two, tiny_model, threads=2)
     query = "SELECT sentiment_score(t) FROM unnest(?) u(t)"
-    assert one.execute(query, [TEXTS]).fetchall() == two.execute(query, [TEXTS]).fetchall()
+    first = one.execute(query, [TEXTS]).fetchall()
+    runs = no_memo()
+    assert runs > 0 and first == two.execute(query, [TEXTS]).fetchall()
+    assert no_memo() == 2 * runs  # the second connection ran the model too
     assert load_model(tiny_model, threads=2).threads == 2
 
 

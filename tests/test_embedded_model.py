@@ -51,10 +51,11 @@ def test_accuracy_on_dev_reviews_with_titles(dev_scored):
 
 
 @pytest.mark.slow
-def test_a_text_scores_the_same_alone_and_among_1625_others(embedded_con, dev_scored):
+def test_a_text_scores_the_same_alone_and_among_1625_others(embedded_con, dev_scored, no_memo):
     picks = dev_scored[:: len(dev_scored) // 24][:24]
     alone = [
         embedded_con.execute("SELECT sentiment_score(?)", [row[1]]).fetchone()[0] for row in picks
     ]
+    assert no_memo() == 24  # each one scored by the model, alone (not answered from memory)
     batched = [row[4] for row in picks]
     assert np.max(np.abs(np.array(alone) - np.array(batched))) <= 1e-4

@@ -63,21 +63,42 @@ def _digest(path: Path) -> str:
 # --- 2. one writer per Parquet output ----------------------------------------------------------
 
 
+HOLD_LOCK = """
+import sys
+from pathlib import Path
+from sentiment_udf.engines.file_lock import exclusive_lock
+with exclusive_lock(Path(sys.argv[1]), "out.parquet"):
+    print("locked", flush=True)
+    sys.stdin.read()  # held until the test closes our stdin
+"""
+
+
 def test_a_second_score_into_the_same_parquet_output_is_refused_while_the_first_runs(
     tiny_model, tmp_path
 ):
-    source = _write(tmp_path / "in.parquet", 60_000)
+    """No race: another process holds the output's lock (as a running score does) for as long
+    as the test needs; while it does, score is refused, and once it lets go, score runs."""
+    import sys
+
+    source = _write(tmp_path / "in.parquet", 6_000)
     out = tmp_path / "out.parquet"
+    lock = tmp_path / "out.parquet.lock"
     args = _score(tiny_model, "--input", str(source), "--output", str(out), "--batch-rows", "2000")
-    first = _start_until(args, _has_parts(out))
-    assert first.poll() is None, "the first run finished before the second started"
-    second = cli(*args, "--replace")
-    _, first_err = first.communicate(timeout=300)
-    assert_one_line_error(second, "being written by another process", "out.parquet")
-    assert first.returncode == 0, first_err
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(lock)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        for flags in ([], ["--replace"], ["--resume"]):
+            assert_one_line_error(cli(*args, *flags), "being written by another process",
+                                  "out.parquet")
+        assert not out.exists() and not (tmp_path / "out.parquet.parts").exists()
+    finally:
+        holder.communicate("", timeout=60)
+    first = cli(*args)
+    assert first.returncode == 0, first.stderr
     ids = pq.read_table(out, columns=["id"]).column("id").to_pylist()
-    assert sorted(ids) == list(range(60_000))
-    assert not (tmp_path / "out.parquet.lock").exists()
+    assert sorted(ids) == list(range(6_000))
+    assert not lock.exists()
 
 
 def test_a_lock_left_by_a_killed_run_does_not_block_the_next(tiny_model, tmp_path):
@@ -257,10 +278,16 @@ def test_bad_outputs_fail_before_the_query_runs(tiny_model, tmp_path):
         (["--output", str(tmp_path / "nodir" / "x.csv")], "does not exist"),
         (["--output", str(tmp_path)], "is a directory"),
     ]
+    from click.testing import CliRunner
+
+    from sentiment_udf.cli.main import main
+    from sentiment_udf.runtime.activity import TEXTS_SCORED
+
     for flags, message in cases:
-        # hang guard as a timeout: scoring the 2M rows first would take minutes
-        result = cli("query", slow, "--model", str(tiny_model), *flags, timeout=60)
-        assert message in result.stderr and result.returncode != 0, result.stderr
+        before = TEXTS_SCORED.value  # in process: the proof is that no text reached the model
+        result = CliRunner().invoke(main, ["query", slow, "--model", str(tiny_model), *flags])
+        assert message in result.output and result.exit_code != 0, result.output
+        assert TEXTS_SCORED.value == before
     source = _write(tmp_path / "in.parquet", 10)
     nodir = cli(*_score(tiny_model, "--input", str(source), "--output", str(tmp_path / "no" / "o.parquet")))  # fmt: skip
     assert_one_line_error(nodir, "does not exist")

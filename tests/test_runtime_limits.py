@@ -25,11 +25,14 @@ def _score_in_pool(text: str) -> float:
 
 
 def test_a_forked_multiprocessing_pool_scores_after_the_parent_did():
+    """The children score texts nobody scored before (no memo inherited can answer them)."""
     parent = load_model()
-    expected = [float(p) for p in parent.predict_proba(["great", "awful"])[:, 1]]
+    parent.predict_proba(["great", "awful"])  # the parent's pool of workers exists now
+    fresh = ["a pool child's first text, rather good", "a pool child's second text, poor"]
     with multiprocessing.get_context("fork").Pool(2) as pool:
-        result = pool.map_async(_score_in_pool, ["great", "awful"])
-        assert result.get(timeout=120) == pytest.approx(expected, abs=1e-12)
+        result = pool.map_async(_score_in_pool, fresh)
+        got = result.get(timeout=120)
+    assert got == pytest.approx([float(p) for p in parent.predict_proba(fresh)[:, 1]], abs=1e-12)
 
 
 def test_a_bare_fork_scores_in_the_child_through_python_and_sql(tmp_path):
@@ -45,19 +48,25 @@ def test_a_bare_fork_scores_in_the_child_through_python_and_sql(tmp_path):
         read, write = os.pipe()
         pid = os.fork()
         if pid == 0:
+            import signal
+            signal.alarm(60)  # a hang ends the child, and the test fails on its status
             fresh = duckdb.connect()
             sentiment_udf.register(fresh)
-            out = {
-                "python": float(model.predict_proba(["great"])[0, 1]),
-                "sql_parent_con": con.execute("SELECT sentiment_score('great')").fetchall()[0][0],
-                "sql_new_con": fresh.execute("SELECT sentiment_score('great')").fetchall()[0][0],
+            out = {  # texts nobody scored before the fork: the model runs in the child
+                "python": float(model.predict_proba(["never scored one"])[0, 1]),
+                "sql_parent_con": con.execute(
+                    "SELECT sentiment_score('never scored two')").fetchall()[0][0],
+                "sql_new_con": fresh.execute(
+                    "SELECT sentiment_score('never scored three')").fetchall()[0][0],
             }
             os.write(write, json.dumps(out).encode())
             os._exit(0)
         os.close(write)
         _, status = os.waitpid(pid, 0)
-        print(json.dumps({"before": before, "status": status,
-                          "child": json.loads(os.read(read, 10000))}))
+        child = json.loads(os.read(read, 10000) or b"{}")
+        texts = ["never scored one", "never scored two", "never scored three"]
+        after = [float(p) for p in model.predict_proba(texts)[:, 1]]
+        print(json.dumps({"before": before, "status": status, "child": child, "after": after}))
         """
     )
     done = subprocess.run(
@@ -66,8 +75,8 @@ def test_a_bare_fork_scores_in_the_child_through_python_and_sql(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["status"] == 0
-    for value in result["child"].values():
-        assert value == pytest.approx(result["before"], abs=1e-12)
+    assert list(result["child"].values()) == pytest.approx(result["after"], abs=1e-12)
+    assert result["before"] is not None
 
 
 # --- 6. huge texts without spaces ---------------------------------------------------------------

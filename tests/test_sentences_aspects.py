@@ -85,28 +85,32 @@ def test_substring_of_each_position_is_the_sentence(con, parts, glue):
     assert all(i in covered for i, c in enumerate(text) if c.isalnum())
 
 
-def test_null_blank_and_one_sentence(con):
+def test_null_blank_and_one_sentence(con, no_memo):
     for blank in (None, "", "   ", "\x01\x02"):
         assert con.execute("SELECT sentiment_sentences(?)", [blank]).fetchall()[0][0] is None
         assert con.execute("SELECT sentiment_overall(?)", [blank]).fetchall()[0][0] is None
     (one,) = con.execute("SELECT sentiment_sentences('works fine')").fetchall()[0]
     assert len(one) == 1 and one[0]["position"] == 1 and one[0]["sentence"] == "works fine"
+    runs = no_memo()
     score = con.execute("SELECT sentiment_score('works fine')").fetchall()[0][0]
+    assert no_memo() == runs + 1  # scored again by the model: the same answer
     assert one[0]["score"] == score  # a sentence is a text: the same model pass
     with pytest.raises(duckdb.Error, match=r"takes \(text\), not 2 arguments"):
         con.execute("SELECT sentiment_sentences('title', 'text')").fetchall()
 
 
-def test_a_sentence_longer_than_the_model_is_cut_into_windows(con, tiny_model):
+def test_a_sentence_longer_than_the_model_is_cut_into_windows(con, tiny_model, no_memo):
     words = [f"word{i}" for i in range(1300)]
     text = " ".join(words) + "."
     rows = con.execute(SENTENCES, [text]).fetchall()
     model = load_model(tiny_model)
     tokens = len(model.encoder.tokenizer.encode(text, add_special_tokens=False).ids)
     assert len(rows) >= tokens / model.encoder.body_length > 1
+    in_sql = no_memo()
     for _, _, sentence, _, score in rows:
         assert len(model.encoder.truncated([sentence])[0]) <= model.max_length
         assert score == pytest.approx(model.predict_proba([sentence])[0, 1], abs=1e-12)
+    assert in_sql == len(rows) and no_memo() == 2 * len(rows)
     assert " ".join(r[2] for r in rows).split() == text.split()  # every word in one window
 
 
@@ -161,7 +165,7 @@ def test_aspects_in_order_with_unknown_and_evidence(aspect_con):
             assert aspect_pattern(result["aspect"]).fullmatch(found)
 
 
-def test_mentions_that_disagree_make_mixed(aspect_con):
+def test_mentions_that_disagree_make_mixed(aspect_con, no_memo):
     text = "The battery is fantastic, it lasts all day. Sadly the battery charger broke at once."
     (results,) = aspect_con.execute("SELECT sentiment_aspects(?, ['battery'])", [text]).fetchall()[
         0
@@ -172,6 +176,7 @@ def test_mentions_that_disagree_make_mixed(aspect_con):
         ["battery", "battery"],
     )
     labels = {model.labels[i] for i in per_mention.argmax(axis=1)}
+    assert no_memo() == 4  # two mentions in SQL, the same two pairs again here
     assert labels == {"positive", "negative"}
     assert results[0]["label"] == "mixed" and results[0]["mentions"] == 2
     assert results[0]["score"] == pytest.approx(
@@ -190,7 +195,7 @@ def test_aspects_null_inputs_and_errors(aspect_con):
         con.execute("SELECT sentiment_aspects('good', [' | '])").fetchall()
 
 
-def test_aspect_model_must_be_a_pair_classifier(tiny_model, tmp_path):
+def test_aspect_model_must_be_a_pair_classifier(tiny_model, tmp_path, no_memo):
     with pytest.raises(ModelError, match="aspect_model= needs a pair classifier"):
         sentiment_udf.register(duckdb.connect(), tiny_model, aspect_model=tiny_model)
     pair = build_tiny_model(tmp_path / "pair", labels=("negative", "neutral", "positive"))
@@ -202,6 +207,7 @@ def test_aspect_model_must_be_a_pair_classifier(tiny_model, tmp_path):
         0
     ]
     expected = load_model(pair).predict_proba_pairs(["Nice lid.", "Bad lid."], ["lid", "lid"])
+    assert no_memo() >= 4  # both sides ran the pair model (the probes count too)
     assert results[0]["mentions"] == 2
     assert results[0]["score"] == pytest.approx(float((expected[:, 2] - expected[:, 0]).mean()))
 

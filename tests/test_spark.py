@@ -195,6 +195,14 @@ def test_register_spark_with_a_result_cache(spark, tmp_path):
     )
     frame.createOrReplaceTempView("cached_input")
     first = spark.sql("SELECT id, cached_sentiment_score(t) AS s FROM cached_input").collect()
-    assert len(first) == 40 and ResultCache(path).stats()["entries"] == 40
+    stats = ResultCache(path).stats()
+    assert len(first) == 40 and stats["entries"] == 40 and stats["writes"] == 40
+    from sentiment_udf.runtime.result_cache import MEMO
+
+    MEMO.clear()  # in local mode a worker may share nothing with the driver; be sure anyway
     again = spark.sql("SELECT id, cached_sentiment_score(t) AS s FROM cached_input").collect()
     assert sorted(first) == sorted(again)
+    after = ResultCache(path).stats()
+    # Nothing scored twice: a miss would have been scored and written. (A reused Python worker
+    # answers from its memo, a new one from the file: either way no new miss, no new write.)
+    assert after["writes"] == 40 and after["misses"] == stats["misses"] == 40

@@ -10,7 +10,6 @@ import pytest
 
 import sentiment_udf
 from sentiment_udf import ModelError, load_model
-from sentiment_udf.runtime.encoding import join_title
 from tests.tiny_model import build_tiny_model
 
 WORDS = ["good", "bad", "great", "awful", "fine", "broken", "love", "hate", "cheap", "solid"]
@@ -45,7 +44,7 @@ def test_title_form_joins_title_and_text_and_tolerates_a_null_title(con, tiny_mo
     assert got[3] == model.predict(["it broke"])[0]
 
 
-def test_count_and_order_preserved_over_many_vectors(con, tiny_model):
+def test_count_and_order_preserved_over_many_vectors(con, tiny_model, no_memo):
     texts = _texts(12_000)
     texts[5] = None
     texts[7_777] = ""
@@ -56,7 +55,9 @@ def test_count_and_order_preserved_over_many_vectors(con, tiny_model):
     con.register("reviews", reviews)
     rows = con.execute("SELECT id, sentiment_score(review) FROM reviews ORDER BY id").fetchall()
     assert [r[0] for r in rows] == list(range(len(texts)))
+    in_sql = no_memo()
     expected = load_model(tiny_model).predict_proba(texts)[:, 1]
+    assert in_sql >= len(set(texts)) - 3 and no_memo() >= in_sql + len(set(texts)) - 3  # both ran
     got = np.array([np.nan if r[1] is None else r[1] for r in rows])
     assert np.isnan(got[5]) and np.isnan(got[7_777])
     assert np.allclose(got, expected, equal_nan=True, atol=1e-6)
@@ -65,7 +66,7 @@ def test_count_and_order_preserved_over_many_vectors(con, tiny_model):
     assert sorted(r[0] for r in unordered) == list(range(len(texts)))
 
 
-def test_four_threads_give_the_same_results_as_one(con):
+def test_four_threads_give_the_same_results_as_one(con, no_memo):
     con.execute(
         "CREATE TABLE r AS SELECT i AS id, t AS review FROM "
         "(SELECT unnest(range(20000)) AS i) JOIN "
@@ -75,8 +76,10 @@ def test_four_threads_give_the_same_results_as_one(con):
     query = "SELECT id, sentiment_score(review) FROM r ORDER BY id"
     con.execute("SET threads = 1")
     single = con.execute(query).fetchall()
+    one_thread_runs = no_memo()
     con.execute("SET threads = 4")
     multi = con.execute(query).fetchall()
+    assert one_thread_runs >= 500 and no_memo() >= 2 * one_thread_runs - 100  # both ran
     assert len(single) == 20_000 and single == multi
 
 
@@ -157,8 +160,15 @@ def test_nothing_registered_persists_in_the_database_file(tiny_model, tmp_path):
         reopened.execute("SELECT classify_sentiment('good')")
 
 
-def test_title_joining_in_sql_matches_the_python_rule(con, tiny_model):
-    pairs = [("Nice", "it works"), ("Why?", "it broke"), ("  ", "meh")]
+def test_title_joining_in_sql_matches_the_model_card_rule(con, tiny_model, no_memo):
+    """The model card's rule, written out: a period after a title that lacks end punctuation;
+    a blank title scores the text alone."""
+    pairs = [("Nice", "it works"), ("Why?", "it broke"), ("  ", "meh"), ("Wow!", "ok")]
+    joined = ["Nice. it works", "Why? it broke", "meh", "Wow! ok"]
     got = [con.execute("SELECT sentiment_score(?, ?)", list(p)).fetchone()[0] for p in pairs]
-    expected = load_model(tiny_model).predict_proba([join_title(*p) for p in pairs])[:, 1]
-    assert np.allclose(got, expected)
+    expected = load_model(tiny_model).predict_proba(joined)[:, 1]
+    assert no_memo() == 2 * len(pairs)
+    assert np.allclose(got, expected, atol=1e-12)
+    assert got[0] != pytest.approx(
+        load_model(tiny_model).predict_proba(["Nice it works"])[0, 1], abs=1e-9
+    )  # the period matters

@@ -129,12 +129,12 @@ def score_sentences(
     probs = iter(model.predict_proba(to_score, cache, guard=False) if to_score else [])
     out: list[list[ScoredSentence] | None] = []
     for spans, sentences, skip in zip(spans_of, pieces, guarded):
-        if spans is None:
+        if spans is None or skip:  # NULL or blank text, or a review in another language
             out.append(None)
             continue
         row = []
         for span, sentence in zip(spans, sentences):
-            p = None if skip else next(probs)
+            p = next(probs)
             unscored = p is None or np.isnan(p[0])
             row.append(
                 ScoredSentence(

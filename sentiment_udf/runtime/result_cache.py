@@ -206,6 +206,8 @@ class ResultCache:
                 self._fail(exc)
                 return {}
             self._count(hits=len(found), misses=len(keys) - len(found))
+            if found:
+                self._save_counters_if_free(connection)
         return found
 
     def put_many(self, items: Mapping[bytes, bytes]) -> None:
@@ -246,6 +248,18 @@ class ResultCache:
                     [f"total_{name}", n],
                 )
         self._unsaved = dict.fromkeys(self._unsaved, 0)
+
+    def _save_counters_if_free(self, connection: sqlite3.Connection) -> None:
+        """Record the hits of a read at once when no other writer holds the file (a worker
+        process may end without running atexit, as Spark's do); else at the next write."""
+        try:
+            connection.execute("PRAGMA busy_timeout = 0")
+            with connection:
+                self._save_counters(connection)
+        except sqlite3.OperationalError:
+            pass  # busy: kept for the next write, never waited for
+        finally:
+            connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
 
     def flush_counters(self) -> None:
         """Write counts not yet in the file (a run that only read); never raises."""
