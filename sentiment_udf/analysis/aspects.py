@@ -89,7 +89,7 @@ def score_aspects(
     seconds: list[str] = []
     found: list[list[tuple[str, list[tuple[int, int]]]] | None] = []
     for text, wanted in zip(texts, aspects):
-        if wanted is None or model.encoder.is_blank(text):
+        if wanted is None or text is None or model.encoder.is_blank(text):
             found.append(None)
             continue
         if model.english_only and is_other_language(text):  # the guard, on the whole text

@@ -115,13 +115,14 @@ def score_sentences(
     """Each text's sentences with their labels and scores (None for a NULL or blank text). All
     sentences of all texts go through the model in one call (identical sentences once)."""
     spans_of: list[list[Span] | None] = [
-        None if model.encoder.is_blank(text) else sentence_spans(model, text) for text in texts
+        None if text is None or model.encoder.is_blank(text) else sentence_spans(model, text)
+        for text in texts
     ]
     # The English-only guard judges the whole text (a short sentence alone is often unclear);
     # the sentences of a guarded text are not scored at all.
     guarded = [model.english_only and t is not None and is_other_language(t) for t in texts]
     pieces = [
-        [text[s.start : s.end] for s in spans] if spans is not None else []
+        [text[s.start : s.end] for s in spans] if text is not None and spans is not None else []
         for text, spans in zip(texts, spans_of)
     ]
     to_score = [p for ps, skip in zip(pieces, guarded) if not skip for p in ps]

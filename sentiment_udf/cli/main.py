@@ -150,12 +150,16 @@ def _open_source(
         raise click.UsageError("--table needs --db")
     if glob and input_file is None:
         raise click.UsageError("--glob goes with --input")
-    if table and not Path(db).exists():
+    if table and (db is None or not Path(db).exists()):
         raise SourceError(f"{db}: database file not found")
     if db is not None and not Path(db).absolute().parent.is_dir():
         raise SourceError(f"{db}: folder {Path(db).absolute().parent} does not exist")
     con = duckdb.connect(db or ":memory:", read_only=read_only and db is not None)
-    return con, table_source(con, table) if table else file_source(input_file, glob=glob)
+    if table:
+        return con, table_source(con, table)
+    if input_file is None:
+        raise click.UsageError("give --table (with --db) or --input")
+    return con, file_source(input_file, glob=glob)
 
 
 def _check_output(output: str | None, fmt: str | None = None) -> None:

@@ -137,6 +137,10 @@ def _dot_command(con: duckdb.DuckDBPyConnection, line: str, state: ShellState) -
     return True
 
 
+def _warn(state: ShellState, message: str) -> None:
+    state.stderr.write(message + "\n")
+
+
 def _error(state: ShellState, message: str) -> bool:
     state.stderr.write(f"Error: {message}\n")
     return False
@@ -145,7 +149,7 @@ def _error(state: ShellState, message: str) -> bool:
 def _execute(con: duckdb.DuckDBPyConnection, sql: str, state: ShellState) -> bool:
     started = time.perf_counter()
     try:
-        tables = run_each(con, sql, warn=lambda message: state.stderr.write(message + "\n"))
+        tables = run_each(con, sql, warn=lambda message: _warn(state, message))
     except (duckdb.Error, StoredCallError) as exc:
         return _error(state, str(exc))
     except KeyboardInterrupt:

@@ -97,7 +97,7 @@ def score(
     sink: _Sink = (
         _TableSink(con, target_table, id_column, columns_out)
         if target_table
-        else _ParquetSink(con, Path(output), id_column, columns_out)
+        else _ParquetSink(con, Path(str(output)), id_column, columns_out)
     )
     sink.check_source(source)  # first: a target that is the source is refused before all else
     columns = {
@@ -156,7 +156,7 @@ def _sentence_batch(
     for row_id, scored in zip(
         batch.column(0).to_pylist(), score_sentences(model, model.inputs(*_columns(batch)), cache)
     ):
-        for sentence in scored or [None]:
+        for sentence in scored or [None]:  # type: ignore[list-item]
             ids.append(row_id)
             for name in rows:
                 rows[name].append(None if sentence is None else getattr(sentence, name))
@@ -219,8 +219,12 @@ class _Sink:
     name: str
 
     def check_source(self, source: Source) -> None: ...
-    def open(self, *, replace: bool, resume: bool, id_type: str) -> int: ...
-    def done_ids_sql(self) -> tuple[str | None, list]: ...
+    def open(self, *, replace: bool, resume: bool, id_type: str) -> int:
+        raise NotImplementedError
+
+    def done_ids_sql(self) -> tuple[str | None, list]:
+        raise NotImplementedError
+
     def write(self, table: pa.Table) -> None: ...
     def close(self) -> None: ...
     def release(self) -> None: ...

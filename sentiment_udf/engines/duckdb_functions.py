@@ -13,7 +13,12 @@ import duckdb
 try:
     from duckdb.sqltypes import DOUBLE, INTEGER, VARCHAR, DuckDBPyType
 except ImportError:  # duckdb < 1.4
-    from duckdb.typing import DOUBLE, INTEGER, VARCHAR, DuckDBPyType
+    from duckdb.typing import (  # type: ignore[no-redef,import-not-found,unused-ignore]
+        DOUBLE,
+        INTEGER,
+        VARCHAR,
+        DuckDBPyType,
+    )
 
 from ..runtime.model import SentimentModel
 from ..runtime.options import check_model_options
@@ -117,7 +122,7 @@ def load_macros(con: duckdb.DuckDBPyConnection) -> None:
 def _create(con: duckdb.DuckDBPyConnection, name: str, udf: Any, return_type: Any) -> None:
     with contextlib.suppress(duckdb.InvalidInputException):  # not registered yet
         con.remove_function(name)
-    con.create_function(
+    con.create_function(  # type: ignore[call-overload]
         name, udf, None, return_type, type="arrow", null_handling="special", side_effects=False
     )
 

@@ -80,17 +80,13 @@ def classification_report(
         per_label[label] = LabelScores(precision, recall, f1, support)
     total = len(truth)
     scores = list(per_label.values())
-    macro = LabelScores(
-        *(sum(getattr(s, f) for s in scores) / len(scores) for f in ("precision", "recall", "f1")),
-        total,
-    )
-    weighted = LabelScores(
-        *(
-            sum(getattr(s, f) * s.support for s in scores) / max(total, 1)
-            for f in ("precision", "recall", "f1")
-        ),
-        total,
-    )
+    def averaged(weight) -> LabelScores:
+        norm = sum(weight(s) for s in scores) or 1
+        p, r, f = (sum(getattr(s, n) * weight(s) for s in scores) / norm for n in ("precision", "recall", "f1"))
+        return LabelScores(p, r, f, total)
+
+    macro = averaged(lambda s: 1)
+    weighted = averaged(lambda s: s.support)
     accuracy = sum(t == p for t, p in zip(truth, predicted)) / max(total, 1)
     return Report(per_label, accuracy, macro, weighted)
 

@@ -35,7 +35,10 @@ def activity_text(count: int, seconds: float) -> str:
     return f"{count:,} texts scored  {count / max(seconds, 1e-9):,.1f}/s  {seconds:.0f} s"
 
 
+def _after_fork_in_child() -> None:
+    for counter in (TEXTS_ANSWERED, TEXTS_SCORED):
+        counter._after_fork_in_child()
+
+
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(
-        after_in_child=lambda: [c._after_fork_in_child() for c in (TEXTS_ANSWERED, TEXTS_SCORED)]
-    )
+    os.register_at_fork(after_in_child=_after_fork_in_child)

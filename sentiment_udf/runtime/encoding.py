@@ -42,9 +42,9 @@ def join_title(
     A period is added to a title that does not end in '.', '!' or '?' (the training rule).
     """
     blank = is_blank or is_whitespace
-    if blank(text):
+    if text is None or blank(text):
         return None
-    if blank(title):
+    if title is None or blank(title):
         return text
     title = title.strip()
     if title[-1] not in ".!?":
@@ -125,7 +125,7 @@ class TextEncoder:
     def is_blank(self, text: str | None) -> bool:
         """The one rule for blank: no token after normalisation (None, whitespace, control
         characters only, ...). Texts with a letter or digit are not tokenized to decide."""
-        if is_whitespace(text):
+        if text is None or is_whitespace(text):
             return True
         if WORD_CHARACTER.search(text):
             return False
@@ -201,7 +201,8 @@ class TextEncoder:
             for (start, end), word in zip(encoding.offsets, encoding.word_ids):
                 tokens.append((base + start, base + end, (number, word)))
             base += len(block)
-        spans, first = [], 0
+        spans: list[tuple[int, int]] = []
+        first = 0
         while first < len(tokens):
             cut = min(first + self.body_length, len(tokens))
             if cut < len(tokens):

@@ -135,7 +135,7 @@ class SentimentModel:
         out = np.full((len(texts), len(self.labels)), np.nan)
         unique: dict[str, list[int]] = {}
         for row, text in enumerate(texts):
-            if not is_whitespace(text):
+            if text is not None and not is_whitespace(text):
                 unique.setdefault(text, []).append(row)
         if self.english_only and guard:  # text in another language is not scored (NULL)
             unique = {t: rows for t, rows in unique.items() if not is_other_language(t)}
@@ -211,9 +211,11 @@ class SentimentModel:
         firsts, seconds = _checked_texts(firsts), _checked_texts(seconds)
         out = np.full((len(firsts), len(self.labels)), np.nan)
         unique: dict[tuple[str, str], list[int]] = {}
-        for row, pair in enumerate(zip(firsts, seconds)):
-            if not (self.encoder.is_blank(pair[0]) or self.encoder.is_blank(pair[1])):
-                unique.setdefault(pair, []).append(row)
+        for row, (first, second) in enumerate(zip(firsts, seconds)):
+            if first is None or second is None:
+                continue
+            if not (self.encoder.is_blank(first) or self.encoder.is_blank(second)):
+                unique.setdefault((first, second), []).append(row)
         if self.english_only and guard:
             unique = {p: rows for p, rows in unique.items() if not is_other_language(p[0])}
         if unique:
