@@ -11,6 +11,7 @@ import sys
 import time
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -19,7 +20,7 @@ from sentiment_udf.analysis.sentences import score_sentences
 
 
 def main(source: str, out: str) -> None:
-    rows = duckdb.execute("SELECT * FROM read_csv(?)", [source]).to_arrow_table().to_pylist()
+    rows = duckdb.sql(f"SELECT * FROM read_csv('{source}')").to_arrow_table().to_pylist()
     model = load_model()
     started = time.perf_counter()
     titles = [r.get("title") for r in rows]
@@ -30,8 +31,8 @@ def main(source: str, out: str) -> None:
     table = pa.table(
         {
             **{k: [r.get(k) for r in rows] for k in rows[0] if k not in ("title", "text")},
-            "title_text_score": pa.array(whole, mask=[x != x for x in whole]),
-            "text_score": pa.array(alone, mask=[x != x for x in alone]),
+            "title_text_score": pa.array(whole, mask=np.isnan(whole)),
+            "text_score": pa.array(alone, mask=np.isnan(alone)),
             "sentence_scores": [
                 None if s is None else [x.score for x in s] for s in sentences
             ],

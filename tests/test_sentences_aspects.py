@@ -116,16 +116,28 @@ def test_a_sentence_longer_than_the_model_is_cut_into_windows(con, tiny_model, n
 
 
 def test_overall_mixed_positive_negative_and_band(aspect_con):
+    """The document label's meaning, on reviews a user can check: a review between the two
+    whole-score thresholds that praises one thing and faults another is mixed; a plainly
+    negative review with one kind sentence is not; the band only splits mixed from neutral."""
     con = aspect_con
-    mixed = "The screen is gorgeous and bright. The battery died after two days, awful."
+    mixed = "Great camera, lovely screen. The battery is terrible though."
+    kind = "Broke after a week and support never answered. Total waste of money. The box was nice."
     rows = con.execute(
         "SELECT sentiment_overall(?), sentiment_overall(?), sentiment_overall(?), "
-        "sentiment_overall(?, 0.0)",
-        [mixed, "Love it. Works perfectly.", "Broke at once. Total waste of money.", mixed],
+        "sentiment_overall(?), sentiment_overall(?, 0.49), sentiment_overall('Mixed bag', ?)",
+        [mixed, "Love it. Works perfectly.", "Broke at once. Total waste of money.", kind,
+         mixed, mixed],
     ).fetchall()[0]
-    assert rows == ("mixed", "positive", "negative", "mixed")
+    assert rows == ("mixed", "positive", "negative", "negative", "neutral", "mixed")
+    whole = con.execute("SELECT sentiment_score(?)", [mixed]).fetchall()[0][0]
+    assert 0.15 < whole < 0.8  # why it is mixed: the whole review is between the thresholds
     with pytest.raises(duckdb.Error, match=r"neutral_band must be a number in \[0, 0.5\)"):
         con.execute("SELECT sentiment_overall('ok', 0.7)").fetchall()
+    with pytest.raises(duckdb.Error, match="not 4 arguments"):
+        con.execute("SELECT sentiment_overall('a', 'b', 0.3, 1)").fetchall()
+    assert con.execute("SELECT sentiment_overall('Love it.', NULL::DOUBLE)").fetchall() == [
+        (None,)
+    ]  # a NULL band: NULL, not an error
 
 
 # --- aspects -----------------------------------------------------------------------------------

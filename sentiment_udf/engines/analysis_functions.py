@@ -8,7 +8,7 @@ from decimal import Decimal
 import pyarrow as pa
 
 from ..analysis.aspects import DEFAULT_CONTEXT, score_aspects
-from ..analysis.overall import DEFAULT_NEUTRAL_BAND, overall_label
+from ..analysis.overall import DEFAULT_NEUTRAL_BAND, document_label
 from ..analysis.sentences import score_sentences
 from .arrow_functions import (
     ArrowFunction,
@@ -67,18 +67,20 @@ class AnalysisFunctions:
 
     def overall(self, name: str) -> ArrowFunction:
         def sentiment_overall(*args: pa.Array) -> pa.Array:
-            if len(args) not in (1, 2):
-                raise TypeError(f"{name}() takes (text) or (text, neutral_band)")
+            titles, texts, bands = _overall_arguments(args, name, self.cast_hint)
             model = self.model()
-            texts = text_values(args[0], name, self.cast_hint)
-            bands = [DEFAULT_NEUTRAL_BAND] * len(texts) if len(args) == 1 else _bands(args[1], name)
-            # A NULL band gives NULL, as any SQL function of a NULL argument does.
             texts = [t if band is not None else None for t, band in zip(texts, bands)]
-            scored = score_sentences(model, texts, self.cache())
-            return pa.array(
-                [None if band is None else overall_label(s, band) for s, band in zip(scored, bands)],
-                type=pa.string(),
-            )
+            scored = score_sentences(model, texts, self.cache())  # None: NULL, blank, refused
+            inputs = model.inputs(titles, texts)
+            kept = [i for i, s in enumerate(scored) if s is not None and inputs[i] is not None]
+            whole = model.predict_proba([inputs[i] for i in kept], self.cache(), guard=False)
+            labels: list[str | None] = [None] * len(texts)
+            for i, probs in zip(kept, whole):
+                sentences = [x.score for x in scored[i] or []]
+                labels[i] = document_label(
+                    float(probs[model.score_index]), sentences, neutral_band=bands[i] or 0.0
+                )
+            return pa.array(labels, type=pa.string())
 
         return sentiment_overall
 
@@ -117,13 +119,35 @@ class AnalysisFunctions:
         return sentiment_aspects
 
 
+def _overall_arguments(
+    args: tuple[pa.Array, ...], name: str, cast_hint: str
+) -> tuple[list[str | None] | None, list[str | None], list[float | None]]:
+    """(titles, texts, neutral bands) of sentiment_overall's forms: (text), (text, band),
+    (title, text) and (title, text, band); a second argument that is text is the text."""
+    if len(args) not in (1, 2, 3):
+        raise TypeError(
+            f"{name}() takes (text), (title, text), (text, neutral_band) or "
+            f"(title, text, neutral_band), not {len(args)} arguments"
+        )
+    titled = len(args) == 3 or (len(args) == 2 and _is_text(args[1].type))
+    titles = text_values(args[0], name, cast_hint) if titled else None
+    texts = text_values(args[1] if titled else args[0], name, cast_hint)
+    band_args = args[2:] if titled else args[1:]
+    bands = _bands(band_args[0], name) if band_args else [DEFAULT_NEUTRAL_BAND] * len(texts)
+    return titles, texts, bands
+
+
+def _is_text(kind: pa.DataType) -> bool:
+    return pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_null(kind)
+
+
 def _bands(array: pa.Array, name: str) -> list[float | None]:
     """The neutral band of each row (None where it is NULL); a value that is no number in
     [0, 0.5) is an error naming it, a text one saying to write a number."""
     if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
         raise TypeError(
-            f"{name}(): argument 2 (neutral_band) is {sql_type_name(array.type)}; write a "
-            "number such as 0.3, not a string"
+            f"{name}(): neutral_band is {sql_type_name(array.type)}; write a number such "
+            "as 0.3, not a string"
         )
     bands: list[float | None] = []
     for value in array.to_pylist():

@@ -11,7 +11,11 @@ from pathlib import Path
 from ..errors import ModelError
 
 EMBEDDED_MODEL_NAME = "sentiment-en-reviews-v2"
+EMBEDDED_FAST_MODEL_NAME = "sentiment-en-reviews-fast"
 EMBEDDED_ASPECT_MODEL_NAME = "sentiment-en-aspects-v1"
+# Short names of the embedded models: register(con, model="fast"), --model fast.
+MODEL_ALIASES = {"default": EMBEDDED_MODEL_NAME, "fast": EMBEDDED_FAST_MODEL_NAME,
+                 "aspects": EMBEDDED_ASPECT_MODEL_NAME}
 EMBEDDED_MODELS_DIR = Path(__file__).parents[1] / "models"
 MANIFEST_NAME = "MANIFEST.json"
 ONNX_PREFERENCE = ("model.onnx", "model_fp32.onnx")
@@ -40,10 +44,12 @@ def models_dir() -> Path:
 
 
 def resolve_folder(model: str | Path | None) -> Path:
-    """The folder of `model`: None is the embedded model; else a path, an embedded model's name,
-    or the name of a folder in models_dir()."""
+    """The folder of `model`: None is the embedded model; "fast", "default" and "aspects" name
+    the embedded ones; else a path, an embedded model's name, or a folder in models_dir()."""
     if model is None:
         return EMBEDDED_MODELS_DIR / EMBEDDED_MODEL_NAME
+    if isinstance(model, str) and model in MODEL_ALIASES:
+        return EMBEDDED_MODELS_DIR / MODEL_ALIASES[model]
     path = Path(model).expanduser()
     if path.exists() or isinstance(model, Path) or os.sep in str(model):
         return path
