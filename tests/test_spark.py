@@ -206,3 +206,17 @@ def test_register_spark_with_a_result_cache(spark, tmp_path):
     # Nothing scored twice: a miss would have been scored and written. (A reused Python worker
     # answers from its memo, a new one from the file: either way no new miss, no new write.)
     assert after["writes"] == 40 and after["misses"] == stats["misses"] == 40
+
+
+def test_register_spark_with_the_fast_model_matches_duckdb(spark):
+    from sentiment_udf.spark import register_spark
+
+    register_spark(spark, "fast", prefix="fast_", threads=1)
+    texts = ["Love it, works great.", "Broke after a day.", "It is fine I guess.", None]
+    frame = spark.createDataFrame(list(enumerate(texts)), "id int, t string")
+    frame.createOrReplaceTempView("fast_input")
+    got = spark.sql("SELECT id, fast_sentiment_score(t) AS s FROM fast_input ORDER BY id").collect()
+    con = duckdb.connect()
+    sentiment_udf.register(con, "fast")
+    expected = con.execute("SELECT sentiment_score(t) FROM unnest(?) u(t)", [texts]).fetchall()
+    assert [r["s"] for r in got] == [e[0] for e in expected]
