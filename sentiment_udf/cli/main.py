@@ -23,6 +23,7 @@ from ..engines.sql_names import (
     numbered,
     table_source,
 )
+from ..engines.user_paths import check_database, check_output_file
 from ..errors import ModelError
 from ..runtime.registry import load_model
 from ..runtime.result_cache import open_cache
@@ -150,10 +151,7 @@ def _open_source(
         raise click.UsageError("--table needs --db")
     if glob and input_file is None:
         raise click.UsageError("--glob goes with --input")
-    if table and (db is None or not Path(db).exists()):
-        raise SourceError(f"{db}: database file not found")
-    if db is not None and not Path(db).absolute().parent.is_dir():
-        raise SourceError(f"{db}: folder {Path(db).absolute().parent} does not exist")
+    check_database(db, must_exist=bool(table))
     con = duckdb.connect(db or ":memory:", read_only=read_only and db is not None)
     if table:
         return con, table_source(con, table)
@@ -166,13 +164,7 @@ def _check_output(output: str | None, fmt: str | None = None) -> None:
     """Refuse, before any work, an output that cannot be written."""
     if fmt == "parquet" and output is None:
         raise click.UsageError("--format parquet needs --output FILE")
-    if output is None:
-        return
-    path = Path(output).absolute()
-    if path.is_dir():
-        raise SourceError(f"{output}: is a folder, not a file")
-    if not path.parent.is_dir():
-        raise SourceError(f"{output}: folder {path.parent} does not exist")
+    check_output_file(output)
 
 
 def _resume_command() -> str:

@@ -31,6 +31,7 @@ from ..engines.catalog_guard import (
 from ..engines.duckdb_functions import register
 from ..engines.file_lock import fresh_file
 from ..engines.sql_names import SourceError
+from ..engines.user_paths import check_database
 from .progress import ActivityLine
 
 FORMATS = ("table", "csv", "json", "parquet")
@@ -45,10 +46,7 @@ def open_connection(
     **model_options: Any,
 ) -> duckdb.DuckDBPyConnection:
     """Open `db` (in memory when None) and register the SQL functions on it."""
-    if db is not None and read_only and not Path(db).exists():
-        raise SourceError(f"{db}: database file not found")
-    if db is not None and not read_only and not Path(db).parent.exists():
-        raise SourceError(f"{db}: folder {Path(db).parent} does not exist")
+    check_database(db, must_exist=read_only)
     con = duckdb.connect(db or ":memory:", read_only=read_only)
     register(con, model, macros=True, cache=cache, **model_options)
     return con

@@ -19,24 +19,7 @@ from .arrow_functions import (
     sql_type_name,
     text_values,
 )
-
-SPAN_FIELDS = [("position", pa.int32()), ("length", pa.int32())]
-SENTENCES_TYPE = pa.list_(
-    pa.struct(
-        [*SPAN_FIELDS, ("sentence", pa.string()), ("label", pa.string()), ("score", pa.float64())]
-    )
-)
-ASPECTS_TYPE = pa.list_(
-    pa.struct(
-        [
-            ("aspect", pa.string()),
-            ("label", pa.string()),
-            ("score", pa.float64()),
-            ("mentions", pa.int32()),
-            ("evidence", pa.list_(pa.struct(SPAN_FIELDS))),
-        ]
-    )
-)
+from .result_types import ASPECTS_TYPE, SENTENCES_TYPE
 
 
 class AnalysisFunctions:

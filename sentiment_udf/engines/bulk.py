@@ -36,6 +36,7 @@ from .sql_names import (
     table_identity,
     tables_read,
 )
+from .user_paths import check_output_file
 
 DEFAULT_BATCH_ROWS = 8192
 RUN_METADATA_KEY = b"sentiment_udf.run"  # Parquet metadata: the run that wrote the output
@@ -317,10 +318,7 @@ class _ParquetSink(_Sink):
         self.run_id = ""
         self._locked = False
         self._lock = exclusive_lock(self.output.with_name(self.output.name + ".lock"), str(output))
-        if self.output.is_dir():
-            raise SourceError(f"{output}: is a folder; --output names a Parquet file")
-        if not self.output.parent.is_dir():
-            raise SourceError(f"{output}: folder {self.output.parent} does not exist")
+        check_output_file(output, "a Parquet file")
 
     def check_source(self, source: Source) -> None:
         written = [self.output, self.parts / "part-000000.parquet"]

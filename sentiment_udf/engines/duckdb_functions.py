@@ -9,13 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 
 try:
-    from duckdb.sqltypes import DOUBLE, INTEGER, VARCHAR, DuckDBPyType
+    from duckdb.sqltypes import DOUBLE, VARCHAR, DuckDBPyType
 except ImportError:  # duckdb < 1.4
     from duckdb.typing import (  # type: ignore[no-redef,import-not-found,unused-ignore]
         DOUBLE,
-        INTEGER,
         VARCHAR,
         DuckDBPyType,
     )
@@ -26,6 +26,7 @@ from ..runtime.registry import load_aspect_model, load_model
 from ..runtime.result_cache import ResultCache, open_cache
 from .analysis_functions import AnalysisFunctions
 from .arrow_functions import FunctionSet, check_positive_label, language_function
+from .result_types import ASPECTS_TYPE, SENTENCES_TYPE, SENTIMENT_TYPE, sql_type
 
 FUNCTION_ROLES = (
     "classify_sentiment",
@@ -127,36 +128,19 @@ def _create(con: duckdb.DuckDBPyConnection, name: str, udf: Any, return_type: An
     )
 
 
+def _duckdb_type(kind: pa.DataType) -> DuckDBPyType:
+    """The DuckDB type of one of result_types' Arrow types."""
+    make = getattr(duckdb, "sqltype", None) or duckdb.type
+    return make(sql_type(kind))
+
+
 def _sentences_type() -> DuckDBPyType:
-    return duckdb.list_type(
-        duckdb.struct_type(
-            {
-                "position": INTEGER,
-                "length": INTEGER,
-                "sentence": VARCHAR,
-                "label": VARCHAR,
-                "score": DOUBLE,
-            }
-        )
-    )
+    return _duckdb_type(SENTENCES_TYPE)
 
 
 def _aspects_type() -> DuckDBPyType:
-    span = duckdb.struct_type({"position": INTEGER, "length": INTEGER})
-    return duckdb.list_type(
-        duckdb.struct_type(
-            {
-                "aspect": VARCHAR,
-                "label": VARCHAR,
-                "score": DOUBLE,
-                "mentions": INTEGER,
-                "evidence": duckdb.list_type(span),
-            }
-        )
-    )
+    return _duckdb_type(ASPECTS_TYPE)
 
 
 def _struct_type() -> DuckDBPyType:
-    return duckdb.struct_type(
-        {"label": VARCHAR, "score": DOUBLE, "probabilities": duckdb.map_type(VARCHAR, DOUBLE)}
-    )
+    return _duckdb_type(SENTIMENT_TYPE)

@@ -18,15 +18,15 @@ from ..errors import ModelError
 from ..runtime.options import check_model_options
 from ..runtime.registry import load_aspect_model, load_model
 from ..runtime.result_cache import open_cache
+from . import result_types
 from .analysis_functions import AnalysisFunctions
 from .arrow_functions import FunctionSet, check_positive_label, language_function
+from .result_types import SENTIMENT_TYPE
+from .result_types import spark_type as spark_ddl
 
-STRUCT_TYPE = "struct<label:string,score:double,probabilities:map<string,double>>"
-SENTENCES_TYPE = "array<struct<position:int,length:int,sentence:string,label:string,score:double>>"
-ASPECTS_TYPE = (
-    "array<struct<aspect:string,label:string,score:double,mentions:int,"
-    "evidence:array<struct<position:int,length:int>>>>"
-)
+STRUCT_TYPE = spark_ddl(SENTIMENT_TYPE)
+SENTENCES_TYPE = spark_ddl(result_types.SENTENCES_TYPE)
+ASPECTS_TYPE = spark_ddl(result_types.ASPECTS_TYPE)
 
 
 def register_spark(
