@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from compute_limit import matmul_peak  # noqa: E402
 
 from sentiment_udf import SentimentModel  # noqa: E402
-from sentiment_udf.runtime.model import DISABLED_FUSIONS, session_options  # noqa: E402
+from sentiment_udf.runtime.onnx_session import DISABLED_FUSIONS, session_options  # noqa: E402
 
 BENCH = Path(__file__).resolve().parents[2] / "shared" / "data" / "reviews_bench.parquet"
 # Operators that are only an int8 product of activations with a weight matrix (prepacked, so the

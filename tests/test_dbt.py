@@ -96,6 +96,12 @@ def test_plugin_rejects_unknown_options():
 
     with pytest.raises(ValueError, match="unknown config"):
         Plugin("sentiment_udf", {"modle": "x"})
+    with pytest.raises(ValueError, match="'macros' must be bool"):
+        Plugin("sentiment_udf", {"macros": "yes"})
+    with pytest.raises(ValueError, match="threads"):
+        Plugin("sentiment_udf", {"threads": -1})
+    plugin = Plugin("sentiment_udf", {"model": "fast", "threads": 1, "macros": True})
+    assert plugin.config.model == "fast" and plugin.config.model_options == {"threads": 1}
 
 
 def test_dbt_with_the_result_cache_scores_nothing_twice(project, tmp_path):

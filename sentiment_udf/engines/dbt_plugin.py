@@ -9,6 +9,7 @@ profiles.yml:
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from dbt.adapters.duckdb.plugins import BasePlugin
@@ -17,39 +18,68 @@ from ..runtime.options import MODEL_OPTIONS, check_model_options
 from .catalog_guard import MACRO_NAMES, stored_calls
 from .duckdb_functions import load_macros, register
 
-OPTIONS = {
-    "model",
-    "aspect_model",
-    "prefix",
-    "names",
-    "positive_label",
-    "macros",
-    "cache",
-    *MODEL_OPTIONS,
+
+@dataclass(frozen=True)
+class PluginConfig:
+    """The plugin's `config:` block in profiles.yml, checked once at dbt's start: every key
+    named, every value of its type, the model options as register() checks them."""
+
+    model: str | None = None
+    aspect_model: str | None = None
+    prefix: str = ""
+    names: dict[str, str] | None = None
+    positive_label: str = "positive"
+    macros: bool = False
+    cache: bool | str | None = None
+    model_options: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_profile(cls, config: dict[str, Any]) -> PluginConfig:
+        own = {f.name for f in fields(cls)} - {"model_options"}
+        unknown = set(config) - own - set(MODEL_OPTIONS)
+        if unknown:
+            raise ValueError(
+                f"sentiment_udf.dbt_plugin: unknown config {sorted(unknown)}; "
+                f"known: {sorted(own | set(MODEL_OPTIONS))}"
+            )
+        for name, kinds in _CONFIG_TYPES.items():
+            value = config.get(name)
+            if value is not None and not isinstance(value, kinds):
+                raise ValueError(
+                    f"sentiment_udf.dbt_plugin: config {name!r} must be "
+                    f"{' or '.join(k.__name__ for k in kinds)}, not {value!r}"
+                )
+        options = {k: v for k, v in config.items() if k in MODEL_OPTIONS}
+        check_model_options(options, "sentiment_udf.dbt_plugin config")
+        return cls(**{k: v for k, v in config.items() if k in own}, model_options=options)
+
+    def register_arguments(self) -> dict[str, Any]:
+        own = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "model_options"}
+        return {**own, **self.model_options}
+
+
+_CONFIG_TYPES: dict[str, tuple[type, ...]] = {
+    "model": (str,),
+    "aspect_model": (str,),
+    "prefix": (str,),
+    "names": (dict,),
+    "positive_label": (str,),
+    "macros": (bool,),
+    "cache": (bool, str),
 }
 
 
 class Plugin(BasePlugin):
     def initialize(self, plugin_config: dict[str, Any]) -> None:
-        unknown = set(plugin_config) - OPTIONS
-        if unknown:
-            raise ValueError(
-                f"sentiment_udf.dbt_plugin: unknown config {sorted(unknown)}; "
-                f"known: {sorted(OPTIONS)}"
-            )
-        check_model_options(
-            {k: v for k, v in plugin_config.items() if k in MODEL_OPTIONS},
-            "sentiment_udf.dbt_plugin config",
-        )
-        self.options = dict(plugin_config)
+        self.config = PluginConfig.from_profile(dict(plugin_config))
 
     def configure_connection(self, conn: Any) -> None:
-        registration = register(conn, **self.options)
+        registration = register(conn, **self.config.register_arguments())
         self.function_names = tuple(registration.functions.values()) + MACRO_NAMES
         self.warned: set[str] = set()
 
     def configure_cursor(self, cursor: Any) -> None:
-        if self.options.get("macros"):  # TEMP macros belong to one connection: add to each cursor
+        if self.config.macros:  # TEMP macros belong to one connection: add to each cursor
             load_macros(cursor)
         self._warn_about_views(cursor)
 

@@ -20,11 +20,11 @@ from .batching import pad, plan_batches
 from .encoding import TextEncoder, is_whitespace, join_title
 from .language import is_other_language
 from .model_files import ModelFiles, locate, used_file_checksums, verify_manifest
+from .onnx_session import check_signature, open_session, softmax
 from .options import check_model_options
 from .result_cache import MEMO, ResultCache, entry_key, from_bytes, model_fingerprint, to_bytes
 
 LongText = Literal["truncate", "chunk"]
-KNOWN_INPUTS = {"input_ids", "attention_mask", "token_type_ids"}
 DEFAULT_MAX_LENGTH = 512
 DEFAULT_TOKEN_BUDGET = 8192
 # One text per onnxruntime run: no padding at all, and a text's score cannot depend on its
@@ -82,10 +82,10 @@ class SentimentModel:
         self.max_batch_rows = max(1, max_batch_rows)
         self.threads = threads or os.cpu_count() or 1
         self.encoder = TextEncoder(self.files.tokenizer, max_length)
-        self.session = _open_session(self.files.onnx)
+        self.session = open_session(self.files.onnx)
         self._session_stale = False
         self._inputs = [i.name for i in self.session.get_inputs()]
-        self._output = _check_signature(self.session, self.files.onnx)
+        self._output = check_signature(self.session, self.files.onnx)
         self._workers: ThreadPoolExecutor | None = None
         self._workers_lock = threading.Lock()
         self.fingerprint = model_fingerprint(
@@ -284,7 +284,7 @@ class SentimentModel:
         if self._session_stale:
             with self._workers_lock:
                 if self._session_stale:
-                    self.session = _open_session(self.files.onnx)
+                    self.session = open_session(self.files.onnx)
                     self._session_stale = False
         return self.session
 
@@ -302,7 +302,7 @@ class SentimentModel:
     def _run(
         self, sequences: list[list[int]], second_starts: list[int] | None = None
     ) -> np.ndarray:
-        return _softmax(self._logits(sequences, second_starts).astype(np.float64))
+        return softmax(self._logits(sequences, second_starts).astype(np.float64))
 
     def _logits(
         self, sequences: list[list[int]], second_starts: list[int] | None = None
@@ -389,54 +389,3 @@ def _checked_texts(texts: Sequence[str | None]) -> Sequence[str | None]:
         if text is not None and not isinstance(text, str):
             raise TypeError(f"texts[{index}] is {type(text).__name__}, not str or None")
     return texts
-
-
-# onnxruntime's fused SkipLayerNormalization kernel runs about 4x slower on CPU than the Add and
-# LayerNormalization it replaces (1.9 of 11 ms per review here; BENCHMARKS.md), so keep them apart.
-DISABLED_FUSIONS = ["SkipLayerNormFusion"]
-
-
-def session_options() -> ort.SessionOptions:
-    """Each run on one core: parallelism comes from running several texts at once."""
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    return options
-
-
-def _open_session(path: Path) -> ort.InferenceSession:
-    """One session, run from several worker threads at once, each run on one core."""
-    try:
-        return ort.InferenceSession(
-            str(path),
-            session_options(),
-            providers=["CPUExecutionProvider"],
-            disabled_optimizers=DISABLED_FUSIONS,
-        )
-    except Exception as exc:
-        reason = str(exc).splitlines()[0][:300]
-        raise ModelError(f"{path}: not a loadable ONNX model ({reason})") from None
-
-
-def _check_signature(session: ort.InferenceSession, path: Path) -> str:
-    names = {i.name for i in session.get_inputs()}
-    if "input_ids" not in names or not names <= KNOWN_INPUTS:
-        raise ModelError(
-            f"{path}: inputs are {sorted(names)}; expected input_ids, "
-            "attention_mask (and optionally token_type_ids)"
-        )
-    outputs = session.get_outputs()
-    by_name = {o.name: o for o in outputs}
-    output = by_name.get("logits", outputs[0])
-    if len(output.shape) != 2:
-        raise ModelError(
-            f"{path}: output {output.name!r} has shape {output.shape}; "
-            "expected [batch, labels] logits"
-        )
-    return output.name
-
-
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
-    return shifted / shifted.sum(axis=1, keepdims=True)
