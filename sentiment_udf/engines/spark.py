@@ -82,6 +82,6 @@ def register_spark(
         (lambda name: language_function(name, hint), "detect_language", "string"),
     ):
         name = prefix + role
-        spark.udf.register(name, arrow_udf(build(name), spark_type))  # type: ignore[call-overload]
+        spark.udf.register(name, arrow_udf(build(name), spark_type))
         names[role] = name
     return names
