@@ -33,9 +33,7 @@ def document_label(
         return "negative"
     if score >= high:
         return "positive"
-    clear = [s for s in sentence_scores if s is not None]
-    positive = any(s >= 0.5 + neutral_band and s > 0.5 for s in clear)
-    negative = any(s <= 0.5 - neutral_band and s < 0.5 for s in clear)
+    positive, negative = _clear_sides(sentence_scores, neutral_band)
     return "mixed" if positive and negative else "neutral"
 
 
@@ -46,14 +44,23 @@ def azure_sentence_rule(
     clearly negative sentence make `mixed`; else the clear sentences decide; none: `neutral`."""
     if sentence_scores is None:
         return None
-    clear = [s for s in sentence_scores if s is not None]
-    if not clear:
+    if all(s is None for s in sentence_scores):
         return None
-    positive = any(s >= 0.5 + neutral_band and s > 0.5 for s in clear)
-    negative = any(s <= 0.5 - neutral_band and s < 0.5 for s in clear)
+    positive, negative = _clear_sides(sentence_scores, neutral_band)
     if positive and negative:
         return "mixed"
     return "positive" if positive else "negative" if negative else "neutral"
+
+
+def _clear_sides(
+    sentence_scores: Sequence[float | None], neutral_band: float
+) -> tuple[bool, bool]:
+    """Whether some sentence is clearly positive (score >= 0.5 + band), and whether some is
+    clearly negative (<= 0.5 - band); unscored sentences count for neither."""
+    clear = [s for s in sentence_scores if s is not None]
+    positive = any(s >= 0.5 + neutral_band and s > 0.5 for s in clear)
+    negative = any(s <= 0.5 - neutral_band and s < 0.5 for s in clear)
+    return positive, negative
 
 
 def check_band(neutral_band: float) -> None:

@@ -3,6 +3,8 @@ spellings of them are derived here, so the three engines can never disagree."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pyarrow as pa
 
 SPAN_FIELDS = [("position", pa.int32()), ("length", pa.int32())]
@@ -27,35 +29,45 @@ ASPECTS_TYPE = pa.list_(
     )
 )
 
-_SCALARS = {
-    pa.string(): ("VARCHAR", "string"),
-    pa.float64(): ("DOUBLE", "double"),
-    pa.int32(): ("INTEGER", "int"),
-}
+@dataclass(frozen=True)
+class _Spelling:
+    """How one engine writes scalars, lists, maps and struct fields."""
+
+    scalars: dict[pa.DataType, str]
+    list_of: str  # "{}" is the element type
+    map_of: str  # "{}" the key type, then the value type
+    struct_of: str  # "{}" the joined fields
+    field: str  # "{}" the name, then the type
+    separator: str
+
+    def spell(self, kind: pa.DataType) -> str:
+        if kind in self.scalars:
+            return self.scalars[kind]
+        if pa.types.is_list(kind):
+            return self.list_of.format(self.spell(kind.value_type))
+        if pa.types.is_map(kind):
+            return self.map_of.format(self.spell(kind.key_type), self.spell(kind.item_type))
+        if pa.types.is_struct(kind):
+            fields = self.separator.join(self.field.format(f.name, self.spell(f.type)) for f in kind)
+            return self.struct_of.format(fields)
+        raise TypeError(f"no spelling for {kind}")
+
+
+_DUCKDB = _Spelling(
+    {pa.string(): "VARCHAR", pa.float64(): "DOUBLE", pa.int32(): "INTEGER"},
+    "{}[]", "MAP({}, {})", "STRUCT({})", '"{}" {}', ", ",
+)
+_SPARK = _Spelling(
+    {pa.string(): "string", pa.float64(): "double", pa.int32(): "int"},
+    "array<{}>", "map<{},{}>", "struct<{}>", "{}:{}", ",",
+)
 
 
 def sql_type(kind: pa.DataType) -> str:
     """DuckDB's SQL spelling of an Arrow type (strings, doubles, int32, lists, structs, maps)."""
-    if kind in _SCALARS:
-        return _SCALARS[kind][0]
-    if pa.types.is_list(kind):
-        return f"{sql_type(kind.value_type)}[]"
-    if pa.types.is_map(kind):
-        return f"MAP({sql_type(kind.key_type)}, {sql_type(kind.item_type)})"
-    if pa.types.is_struct(kind):
-        fields = ", ".join(f'"{f.name}" {sql_type(f.type)}' for f in kind)
-        return f"STRUCT({fields})"
-    raise TypeError(f"no SQL spelling for {kind}")
+    return _DUCKDB.spell(kind)
 
 
 def spark_type(kind: pa.DataType) -> str:
     """Spark's DDL spelling of the same types."""
-    if kind in _SCALARS:
-        return _SCALARS[kind][1]
-    if pa.types.is_list(kind):
-        return f"array<{spark_type(kind.value_type)}>"
-    if pa.types.is_map(kind):
-        return f"map<{spark_type(kind.key_type)},{spark_type(kind.item_type)}>"
-    if pa.types.is_struct(kind):
-        return "struct<" + ",".join(f"{f.name}:{spark_type(f.type)}" for f in kind) + ">"
-    raise TypeError(f"no Spark spelling for {kind}")
+    return _SPARK.spell(kind)
