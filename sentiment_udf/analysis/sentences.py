@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from sentencex import get_sentence_boundaries
 
+from ..runtime.encoding import TextEncoder
 from ..runtime.language import is_other_language
 from ..runtime.model import SentimentModel
 from ..runtime.result_cache import ResultCache
@@ -100,11 +101,11 @@ def _join_fragments(text: str, spans: list[Span]) -> list[Span]:
     return out
 
 
-def sentence_spans(model: SentimentModel, text: str) -> list[Span]:
-    """The sentences of `text`, each cut into windows of at most the model's max_length tokens."""
+def sentence_spans(encoder: TextEncoder, text: str) -> list[Span]:
+    """The sentences of `text`, each cut into windows of at most the encoder's max_length tokens."""
     out: list[Span] = []
     for span in split_sentences(text):
-        for start, end in model.encoder.window_spans(text[span.start : span.end]):
+        for start, end in encoder.window_spans(text[span.start : span.end]):
             out.append(Span(span.start + start, span.start + end))
     return out
 
@@ -115,7 +116,7 @@ def score_sentences(
     """Each text's sentences with their labels and scores (None for a NULL or blank text). All
     sentences of all texts go through the model in one call (identical sentences once)."""
     spans_of: list[list[Span] | None] = [
-        None if text is None or model.encoder.is_blank(text) else sentence_spans(model, text)
+        None if text is None or model.encoder.is_blank(text) else sentence_spans(model.encoder, text)
         for text in texts
     ]
     # The English-only guard judges the whole text (a short sentence alone is often unclear);

@@ -322,6 +322,12 @@ def shell(
     is_flag=True,
     help="One row per sentence (id, position, length, sentence, label, score) instead of per row.",
 )
+@click.option(
+    "--opinions",
+    is_flag=True,
+    help="One row per opinion target found in the text (id, target, target_key, label, score, "
+    "position, length, sentence_position); a review without any keeps one row of NULLs.",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress display.")
 @model_options
 @user_errors
@@ -339,6 +345,7 @@ def score(
     resume: bool,
     batch_rows: int,
     sentences: bool,
+    opinions: bool,
     quiet: bool,
     scoring: ScoringOptions,
 ) -> None:
@@ -352,8 +359,13 @@ def score(
         raise click.UsageError("--target-table needs --db")
     if replace and resume:
         raise click.UsageError("--replace and --resume exclude each other")
-    if sentences and title_column:
-        raise click.UsageError("--sentences splits the text alone: leave out --title-column")
+    if sentences and opinions:
+        raise click.UsageError("--sentences and --opinions exclude each other")
+    if (sentences or opinions) and title_column:
+        raise click.UsageError(
+            f"--{'sentences' if sentences else 'opinions'} reads the text alone: leave out "
+            "--title-column"
+        )
     _check_output(output)
     con, source = _open_source(db, table, input_file, read_only=False, glob=glob)
     if id_column is None:
@@ -378,6 +390,7 @@ def score(
             batch_rows=batch_rows,
             progress=progress,
             sentences=sentences,
+            opinions=opinions,
             cache=open_cache(scoring.cache_arg),
         )
     except KeyboardInterrupt:

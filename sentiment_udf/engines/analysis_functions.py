@@ -1,15 +1,18 @@
-"""sentiment_sentences, sentiment_overall and sentiment_aspects on Arrow arrays, engine-neutral:
-DuckDB and Spark register these beside the three scoring functions."""
+"""sentiment_sentences, sentiment_overall, sentiment_aspects and sentiment_opinions on Arrow
+arrays, engine-neutral: DuckDB and Spark register these beside the three scoring functions."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 
 import pyarrow as pa
 
 from ..analysis.aspects import DEFAULT_CONTEXT, score_aspects
+from ..analysis.opinions import find_opinions
 from ..analysis.overall import DEFAULT_NEUTRAL_BAND, document_label
 from ..analysis.sentences import score_sentences
+from ..runtime.term_tagger import TermTagger, load_tagger
 from .arrow_functions import (
     ArrowFunction,
     CacheSource,
@@ -19,12 +22,15 @@ from .arrow_functions import (
     sql_type_name,
     text_values,
 )
-from .result_types import ASPECTS_TYPE, SENTENCES_TYPE
+from .result_types import ASPECTS_TYPE, OPINIONS_TYPE, SENTENCES_TYPE
+
+TaggerSource = Callable[[], TermTagger]
 
 
 class AnalysisFunctions:
-    """Builds the sentence, overall and aspect functions over `model()` (the review model) and
-    `aspect_model()` (a pair classifier), both called per vector like FunctionSet's."""
+    """Builds the sentence, overall, aspect and opinion functions over `model()` (the review
+    model), `aspect_model()` (a pair classifier) and `tagger()` (the opinion-target extractor),
+    each called per vector like FunctionSet's."""
 
     def __init__(
         self,
@@ -32,9 +38,10 @@ class AnalysisFunctions:
         aspect_model: ModelSource,
         cast_hint: str = "cast it with ::VARCHAR",
         cache: CacheSource = no_cache,
+        tagger: TaggerSource = load_tagger,
     ) -> None:
         self.model, self.aspect_model, self.cast_hint = model, aspect_model, cast_hint
-        self.cache = cache
+        self.cache, self.tagger = cache, tagger
 
     def sentences(self, name: str) -> ArrowFunction:
         def sentiment_sentences(*args: pa.Array) -> pa.Array:
@@ -100,6 +107,17 @@ class AnalysisFunctions:
             return pa.array(rows, type=ASPECTS_TYPE)
 
         return sentiment_aspects
+
+    def opinions(self, name: str) -> ArrowFunction:
+        def sentiment_opinions(*args: pa.Array) -> pa.Array:
+            if len(args) != 1:  # positions are in the text: a title would shift them
+                raise TypeError(f"{name}() takes (text), not {len(args)} arguments")
+            texts = text_values(args[0], name, self.cast_hint)
+            found = find_opinions(self.tagger(), self.aspect_model(), texts, self.cache())
+            rows = [None if row is None else [vars(o) for o in row] for row in found]
+            return pa.array(rows, type=OPINIONS_TYPE)
+
+        return sentiment_opinions
 
 
 def _overall_arguments(

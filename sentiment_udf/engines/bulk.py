@@ -12,7 +12,7 @@ import shutil
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,9 +21,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ..analysis.opinions import find_opinions
 from ..analysis.sentences import score_sentences
 from ..runtime.model import SentimentModel
+from ..runtime.registry import load_aspect_model
 from ..runtime.result_cache import ResultCache
+from ..runtime.term_tagger import TermTagger, load_tagger
 from .file_lock import exclusive_lock, fresh_file, refuse_link
 from .sql_names import (
     Source,
@@ -48,6 +51,14 @@ SENTENCE_COLUMNS = (
     ("length", "INTEGER", pa.int32()),
     ("sentence", "VARCHAR", pa.string()),
     *REVIEW_COLUMNS,
+)
+OPINION_COLUMNS = (
+    ("target", "VARCHAR", pa.string()),
+    ("target_key", "VARCHAR", pa.string()),
+    *REVIEW_COLUMNS,
+    ("position", "INTEGER", pa.int32()),
+    ("length", "INTEGER", pa.int32()),
+    ("sentence_position", "INTEGER", pa.int32()),
 )
 
 
@@ -75,10 +86,16 @@ def score(
     progress: Callable[[int, int, int], None] | None = None,
     sentences: bool = False,
     cache: ResultCache | None = None,
+    opinions: bool = False,
+    aspect_model: SentimentModel | None = None,
+    tagger: TermTagger | None = None,
 ) -> ScoreResult:
     """Score `source` into `target_table` (in `con`'s database) or a Parquet `output` file.
 
-    Writes the id column, `label` and `score` (P(positive) or of the model's last label).
+    Writes the id column, `label` and `score` (P(positive) or of the model's last label); with
+    `sentences=True` one row per sentence, with `opinions=True` one row per opinion target
+    (found by `tagger`, labelled by `aspect_model`; defaults: the embedded ones). A review with
+    no sentence or no opinion keeps one row of NULLs, so every id is in the target.
     `progress(scored, total, saved)` is called every PROGRESS_ROWS rows scored (`saved`: the
     rows committed in the target so far, earlier runs' included). The source is only read: a
     target that is the source, or that the source would read, is refused before anything is
@@ -88,9 +105,13 @@ def score(
         raise ValueError("give exactly one of target_table= or output=")
     if replace and resume:
         raise ValueError("--replace and --resume exclude each other")
-    if sentences and title_column:  # positions point into the text; a title would shift them
-        raise ValueError("sentences=True splits the text alone: leave out title_column")
-    columns_out = SENTENCE_COLUMNS if sentences else REVIEW_COLUMNS
+    if sentences and opinions:
+        raise ValueError("sentences=True and opinions=True exclude each other")
+    if (sentences or opinions) and title_column:  # positions point into the text
+        raise ValueError("sentences and opinions read the text alone: leave out title_column")
+    columns_out = (
+        SENTENCE_COLUMNS if sentences else OPINION_COLUMNS if opinions else REVIEW_COLUMNS
+    )
     names_out = tuple(name for name, _, _ in columns_out)
     if id_column in names_out:
         raise SourceError(f"id column {id_column!r} clashes with an output column {names_out}")
@@ -113,7 +134,17 @@ def score(
         query, params = _pending_rows(source, sink, id_column, text_column, title_column)
         total = con.execute(f"SELECT count(*) FROM ({query})", params).fetchall()[0][0]
         scored = 0
-        build = _sentence_batch if sentences else _scored_batch
+        build: Callable[[SentimentModel, pa.RecordBatch, str, ResultCache | None], pa.Table]
+        if opinions:
+            pair_model = aspect_model or load_aspect_model(
+                None, model.threads, model.english_only
+            )
+            found_by = tagger or load_tagger(None, model.threads)
+
+            def build(_model, piece, id_column, cache):
+                return _opinion_batch(found_by, pair_model, piece, id_column, cache)
+        else:
+            build = _sentence_batch if sentences else _scored_batch
         for batch in _record_batches(con.sql(query, params=params), batch_rows):
             parts = []
             for start in range(0, batch.num_rows, PROGRESS_ROWS):  # progress within a batch
@@ -150,21 +181,39 @@ def _scored_batch(
 def _sentence_batch(
     model: SentimentModel, batch: pa.RecordBatch, id_column: str, cache: ResultCache | None
 ) -> pa.Table:
-    """One row per sentence: the id, position, length, sentence, label and score; a NULL or blank
-    review gets one row of NULLs, so that every id appears in the target."""
-    rows: dict[str, list] = {name: [] for name, _, _ in SENTENCE_COLUMNS}
+    """One row per sentence: the id, position, length, sentence, label and score."""
+    found = score_sentences(model, model.inputs(*_columns(batch)), cache)
+    return _rows_per_item(batch, id_column, found, SENTENCE_COLUMNS)
+
+
+def _opinion_batch(
+    tagger: TermTagger,
+    aspect_model: SentimentModel,
+    batch: pa.RecordBatch,
+    id_column: str,
+    cache: ResultCache | None,
+) -> pa.Table:
+    """One row per opinion target: the id, target, target_key, label, score and positions."""
+    found = find_opinions(tagger, aspect_model, batch.column(2).to_pylist(), cache)
+    return _rows_per_item(batch, id_column, found, OPINION_COLUMNS)
+
+
+def _rows_per_item(
+    batch: pa.RecordBatch, id_column: str, found: Sequence[Sequence | None], columns: tuple
+) -> pa.Table:
+    """One row per item (sentence, opinion) of each review, its fields in `columns`; a review
+    with none (or NULL, blank, refused) gets one row of NULLs, so every id is in the target."""
+    rows: dict[str, list] = {name: [] for name, _, _ in columns}
     ids = []
-    for row_id, scored in zip(
-        batch.column(0).to_pylist(), score_sentences(model, model.inputs(*_columns(batch)), cache)
-    ):
-        for sentence in scored or [None]:  # type: ignore[list-item]
+    for row_id, items in zip(batch.column(0).to_pylist(), found):
+        for item in items or [None]:
             ids.append(row_id)
             for name in rows:
-                rows[name].append(None if sentence is None else getattr(sentence, name))
+                rows[name].append(None if item is None else getattr(item, name))
     return pa.table(
         {
             id_column: pa.array(ids, type=batch.schema.field(0).type),
-            **{name: pa.array(rows[name], type=t) for name, _, t in SENTENCE_COLUMNS},
+            **{name: pa.array(rows[name], type=t) for name, _, t in columns},
         }
     )
 

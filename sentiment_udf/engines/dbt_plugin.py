@@ -26,6 +26,7 @@ class PluginConfig:
 
     model: str | None = None
     aspect_model: str | None = None
+    opinion_model: str | None = None
     prefix: str = ""
     names: dict[str, str] | None = None
     positive_label: str = "positive"
@@ -61,6 +62,7 @@ class PluginConfig:
 _CONFIG_TYPES: dict[str, tuple[type, ...]] = {
     "model": (str,),
     "aspect_model": (str,),
+    "opinion_model": (str,),
     "prefix": (str,),
     "names": (dict,),
     "positive_label": (str,),

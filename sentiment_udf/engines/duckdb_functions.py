@@ -24,9 +24,16 @@ from ..runtime.model import SentimentModel
 from ..runtime.options import check_model_options
 from ..runtime.registry import load_aspect_model, load_model
 from ..runtime.result_cache import ResultCache, open_cache
+from ..runtime.term_tagger import TermTagger, load_tagger
 from .analysis_functions import AnalysisFunctions
 from .arrow_functions import FunctionSet, check_positive_label, language_function
-from .result_types import ASPECTS_TYPE, SENTENCES_TYPE, SENTIMENT_TYPE, sql_type
+from .result_types import (
+    ASPECTS_TYPE,
+    OPINIONS_TYPE,
+    SENTENCES_TYPE,
+    SENTIMENT_TYPE,
+    sql_type,
+)
 
 FUNCTION_ROLES = (
     "classify_sentiment",
@@ -35,6 +42,7 @@ FUNCTION_ROLES = (
     "sentiment_sentences",
     "sentiment_overall",
     "sentiment_aspects",
+    "sentiment_opinions",
     "detect_language",
 )
 MACROS_FILE = Path(__file__).parents[1] / "sql" / "macros.sql"
@@ -48,6 +56,7 @@ class Registration:
     functions: Mapping[str, str] = field(default_factory=dict)
     aspect_model: SentimentModel | None = None
     cache: ResultCache | None = None
+    opinion_model: TermTagger | None = None
 
 
 def register(
@@ -59,6 +68,7 @@ def register(
     positive_label: str = "positive",
     macros: bool = False,
     aspect_model: str | Path | SentimentModel | None = None,
+    opinion_model: str | Path | TermTagger | None = None,
     cache: bool | str | Path | None = None,
     **model_options: Any,
 ) -> Registration:
@@ -67,7 +77,8 @@ def register(
     classify_sentiment, sentiment_score, sentiment and sentiment_sentences take `(text)` or
     `(title, text)`; sentiment_overall `(text [, neutral_band])`; sentiment_aspects
     `(text, aspects VARCHAR[])`, scored by `aspect_model` (a pair classifier; default: the
-    embedded one). Answers are memoized in the process; `cache=True` (or a path, or
+    embedded one); sentiment_opinions `(text)` finds the targets with `opinion_model` (a token
+    tagger; default: the embedded one) and labels them with the aspect model. Answers are memoized in the process; `cache=True` (or a path, or
     $SENTIMENT_UDF_CACHE) also keeps them in a persistent SQLite result cache. `prefix` or `names` ({role: name}) rename them, so
     several models can sit side by side. `model_options` go to SentimentModel (max_length,
     long_text, threads, onnx_file, token_budget). Registering a name again replaces it.
@@ -85,9 +96,12 @@ def register(
     aspects = load_aspect_model(
         aspect_model, model_options.get("threads"), model_options.get("english_only", True)
     )
+    tagger = load_tagger(opinion_model, model_options.get("threads"))
     result_cache = open_cache(cache)
     functions = FunctionSet(lambda: loaded, positive_label, cache=lambda: result_cache)
-    analysis = AnalysisFunctions(lambda: loaded, lambda: aspects, cache=lambda: result_cache)
+    analysis = AnalysisFunctions(
+        lambda: loaded, lambda: aspects, cache=lambda: result_cache, tagger=lambda: tagger
+    )
     udfs = {
         "classify_sentiment": (functions.label(chosen["classify_sentiment"]), VARCHAR),
         "sentiment_score": (functions.score(chosen["sentiment_score"]), DOUBLE),
@@ -98,6 +112,10 @@ def register(
         ),
         "sentiment_overall": (analysis.overall(chosen["sentiment_overall"]), VARCHAR),
         "sentiment_aspects": (analysis.aspects(chosen["sentiment_aspects"]), _aspects_type()),
+        "sentiment_opinions": (
+            analysis.opinions(chosen["sentiment_opinions"]),
+            _duckdb_type(OPINIONS_TYPE),
+        ),
         "detect_language": (language_function(chosen["detect_language"]), VARCHAR),
     }
     try:
@@ -112,7 +130,13 @@ def register(
         if chosen["sentiment_score"] != "sentiment_score" or chosen["sentiment"] != "sentiment":
             raise ValueError("macros=True needs the default function names (the macros call them)")
         load_macros(con)
-    return Registration(model=loaded, functions=chosen, aspect_model=aspects, cache=result_cache)
+    return Registration(
+        model=loaded,
+        functions=chosen,
+        aspect_model=aspects,
+        cache=result_cache,
+        opinion_model=tagger,
+    )
 
 
 def load_macros(con: duckdb.DuckDBPyConnection) -> None:

@@ -28,6 +28,19 @@ ASPECTS_TYPE = pa.list_(
         ]
     )
 )
+OPINIONS_TYPE = pa.list_(
+    pa.struct(
+        [
+            ("target", pa.string()),
+            ("target_key", pa.string()),
+            ("label", pa.string()),
+            ("score", pa.float64()),
+            *SPAN_FIELDS,
+            ("sentence_position", pa.int32()),
+        ]
+    )
+)
+
 
 @dataclass(frozen=True)
 class _Spelling:

@@ -18,15 +18,19 @@ from ..errors import ModelError
 from ..runtime.options import check_model_options
 from ..runtime.registry import load_aspect_model, load_model
 from ..runtime.result_cache import open_cache
+from ..runtime.term_tagger import load_tagger
 from . import result_types
 from .analysis_functions import AnalysisFunctions
 from .arrow_functions import FunctionSet, check_positive_label, language_function
 from .result_types import SENTIMENT_TYPE
 from .result_types import spark_type as spark_ddl
+from .spark_check import DEFAULT_CHECK_SECONDS
+from .spark_check import check_executors as run_executor_check
 
 STRUCT_TYPE = spark_ddl(SENTIMENT_TYPE)
 SENTENCES_TYPE = spark_ddl(result_types.SENTENCES_TYPE)
 ASPECTS_TYPE = spark_ddl(result_types.ASPECTS_TYPE)
+OPINIONS_TYPE = spark_ddl(result_types.OPINIONS_TYPE)
 
 
 def register_spark(
@@ -36,10 +40,18 @@ def register_spark(
     prefix: str = "",
     positive_label: str = "positive",
     aspect_model: str | Path | None = None,
+    opinion_model: str | Path | None = None,
     cache: bool | str | Path | None = None,
+    check_executors: bool = True,
+    check_timeout: float = DEFAULT_CHECK_SECONDS,
     **model_options: Any,
 ) -> dict[str, str]:
-    """Register the sentiment functions on `spark` as in DuckDB; returns their names by role."""
+    """Register the sentiment functions on `spark` as in DuckDB; returns their names by role.
+
+    Scoring threads per task default to `spark.task.cpus` (1 unless set), never the host's core
+    count. `check_executors` runs one tiny job first that imports the package and loads the
+    models on the executors: a missing package, a model that does not load, another Python or a
+    task no executor can take is a ModelError here, naming the fix."""
     try:
         from pyspark.sql.functions import arrow_udf
     except ImportError:
@@ -47,6 +59,8 @@ def register_spark(
             "register_spark needs pyspark >= 4.1 (arrow_udf): pip install '.[spark]'"
         ) from None
     check_model_options(model_options, "register_spark")
+    if model_options.get("threads") is None:  # a task's share of an executor, not the host's
+        model_options["threads"] = _task_cpus(spark)
     model_ref = None if model is None else str(model)
     loaded = load_model(model_ref, **model_options)  # fail here, on the driver, not in a task
     check_positive_label(loaded, positive_label)
@@ -54,6 +68,8 @@ def register_spark(
     threads = model_options.get("threads")
     english_only = model_options.get("english_only", True)
     load_aspect_model(aspect_ref, threads, english_only)  # fail on the driver too
+    tagger_ref = None if opinion_model is None else str(opinion_model)
+    load_tagger(tagger_ref, threads)
 
     def worker_model():  # runs in the Python worker: its own process-wide model
         return load_model(model_ref, **model_options)
@@ -61,7 +77,14 @@ def register_spark(
     def worker_aspect_model():
         return load_aspect_model(aspect_ref, threads, english_only)
 
+    def worker_tagger():
+        return load_tagger(tagger_ref, threads)
+
     cache_ref = cache if cache in (None, True, False) else str(cache)
+    if check_executors:
+        refs = {"model": model_ref, "options": model_options, "aspect_model": aspect_ref,
+                "opinion_model": tagger_ref}  # fmt: skip
+        run_executor_check(spark, refs, check_timeout)
 
     def worker_cache():  # a local file on each executor host (refused on network filesystems)
         return open_cache(cache_ref)
@@ -69,7 +92,7 @@ def register_spark(
     hint = "cast it to STRING"
     functions = FunctionSet(worker_model, positive_label, cast_hint=hint, cache=worker_cache)
     analysis = AnalysisFunctions(
-        worker_model, worker_aspect_model, cast_hint=hint, cache=worker_cache
+        worker_model, worker_aspect_model, cast_hint=hint, cache=worker_cache, tagger=worker_tagger
     )
     names = {}
     for build, role, spark_type in (
@@ -79,9 +102,18 @@ def register_spark(
         (analysis.sentences, "sentiment_sentences", SENTENCES_TYPE),
         (analysis.overall, "sentiment_overall", "string"),
         (analysis.aspects, "sentiment_aspects", ASPECTS_TYPE),
+        (analysis.opinions, "sentiment_opinions", OPINIONS_TYPE),
         (lambda name: language_function(name, hint), "detect_language", "string"),
     ):
         name = prefix + role
         spark.udf.register(name, arrow_udf(build(name), spark_type))
         names[role] = name
     return names
+
+
+def _task_cpus(spark: Any) -> int:
+    value = spark.conf.get("spark.task.cpus", "1")
+    try:
+        return max(1, int(value))
+    except (TypeError, ValueError):
+        raise ModelError(f"spark.task.cpus is {value!r}, not a whole number") from None

@@ -21,7 +21,10 @@ def export_checkpoint(checkpoint: Path, out: Path, int8: bool = False) -> Path:
     """Write model.onnx, config.json and tokenizer.json for `checkpoint` into `out`."""
     try:
         import torch
-        from transformers import AutoModelForSequenceClassification
+        from transformers import (
+            AutoModelForSequenceClassification,
+            AutoModelForTokenClassification,
+        )
     except ImportError:
         raise ModelError(
             "export needs torch and transformers: pip install 'sentiment-udf[export]'"
@@ -37,9 +40,11 @@ def export_checkpoint(checkpoint: Path, out: Path, int8: bool = False) -> Path:
             f"{checkpoint}: no .safetensors weights; pickled weights (.bin, .pt) are refused, "
             "since unpickling can run code (convert them to safetensors where you trust them)"
         )
-    model = AutoModelForSequenceClassification.from_pretrained(
-        checkpoint, attn_implementation="eager", use_safetensors=True
-    )
+    settings = json.loads((checkpoint / "config.json").read_text(encoding="utf-8"))
+    tagger = any(a.endswith("ForTokenClassification") for a in settings.get("architectures", []))
+    # A token tagger (the opinion-target extractor) has one row of logits per token.
+    auto = AutoModelForTokenClassification if tagger else AutoModelForSequenceClassification
+    model = auto.from_pretrained(checkpoint, attn_implementation="eager", use_safetensors=True)
     model.eval()
     ids = torch.ones((2, 16), dtype=torch.long)
     axes = {0: "batch", 1: "sequence"}
@@ -53,12 +58,16 @@ def export_checkpoint(checkpoint: Path, out: Path, int8: bool = False) -> Path:
                 str(traced),
                 input_names=["input_ids", "attention_mask"],
                 output_names=["logits"],
-                dynamic_axes={"input_ids": axes, "attention_mask": axes, "logits": {0: "batch"}},
+                dynamic_axes={
+                    "input_ids": axes,
+                    "attention_mask": axes,
+                    "logits": axes if tagger else {0: "batch"},
+                },
                 opset_version=17,
                 dynamo=False,
             )
         fused = Path(scratch) / "fused.onnx"
-        _fuse(traced, fused, json.loads((checkpoint / "config.json").read_text()))
+        _fuse(traced, fused, settings)
         if int8:
             _quantize(fused, out / "model.onnx")
         else:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import shutil
+import tempfile
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,10 +17,54 @@ from ..errors import ModelError
 EMBEDDED_MODEL_NAME = "sentiment-en-reviews-v2"
 EMBEDDED_FAST_MODEL_NAME = "sentiment-en-reviews-fast"
 EMBEDDED_ASPECT_MODEL_NAME = "sentiment-en-aspects-v1"
+EMBEDDED_TAGGER_MODEL_NAME = "sentiment-en-targets-v1"
 # Short names of the embedded models: register(con, model="fast"), --model fast.
 MODEL_ALIASES = {"default": EMBEDDED_MODEL_NAME, "fast": EMBEDDED_FAST_MODEL_NAME,
-                 "aspects": EMBEDDED_ASPECT_MODEL_NAME}
-EMBEDDED_MODELS_DIR = Path(__file__).parents[1] / "models"
+                 "aspects": EMBEDDED_ASPECT_MODEL_NAME, "targets": EMBEDDED_TAGGER_MODEL_NAME}
+
+
+
+def _zip_holding(path: Path) -> Path | None:
+    """The zip archive `path` lies inside (a package imported from a .zip), else None."""
+    for parent in path.parents:
+        if parent.is_file():
+            return parent
+    return None
+
+
+def _embedded_models_dir() -> Path:
+    """The embedded models' folder: beside the package, or, when the package was imported from
+    a zip (Spark's --py-files, addPyFile), extracted once from it into the user's cache."""
+    beside = Path(__file__).parents[1] / "models"
+    archive = None if beside.is_dir() else _zip_holding(beside)
+    if archive is None:
+        return beside
+    inner = beside.relative_to(archive).as_posix() + "/"
+    stamp = archive.stat()
+    tag = hashlib.sha256(f"{archive.resolve()}|{stamp.st_size}|{stamp.st_mtime_ns}".encode())
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    target = cache / "sentiment-udf" / "embedded" / tag.hexdigest()[:16]
+    if (target / "models").is_dir():
+        return target / "models"
+    target.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(dir=target, prefix=".extracting-"))
+    with zipfile.ZipFile(archive) as zipped:
+        for member in zipped.namelist():
+            relative = member[len(inner) :]
+            if not member.startswith(inner) or member.endswith("/") or ".." in relative.split("/"):
+                continue
+            out = scratch / "models" / relative
+            out.parent.mkdir(parents=True, exist_ok=True)
+            with zipped.open(member) as source, open(out, "xb") as sink:
+                while chunk := source.read(1 << 20):
+                    sink.write(chunk)
+    with contextlib.suppress(OSError):  # another process got there first: theirs is as good
+        os.rename(scratch / "models", target / "models")  # whole or not at all
+    shutil.rmtree(scratch, ignore_errors=True)  # the scratch folder this call made
+    return target / "models"
+
+
+EMBEDDED_MODELS_DIR = _embedded_models_dir()
 MANIFEST_NAME = "MANIFEST.json"
 ONNX_PREFERENCE = ("model.onnx", "model_fp32.onnx")
 
@@ -33,6 +81,13 @@ class ModelFiles:
     labels: tuple[str, ...]
     max_positions: int | None
     input_pair: tuple[str, str] | None = None  # e.g. ("sentence", "aspect"): a pair classifier
+
+
+def is_term_tagger(files: ModelFiles) -> bool:
+    """Whether the folder holds a BIO token tagger (labels O, B-..., I-...), not a classifier."""
+    return any(label.startswith("b-") for label in files.labels) and any(
+        label.startswith("i-") for label in files.labels
+    )
 
 
 def models_dir() -> Path:

@@ -15,12 +15,15 @@ from .model import SentimentModel
 from .model_files import (
     EMBEDDED_MODELS_DIR,
     MANIFEST_NAME,
+    is_term_tagger,
     locate,
     models_dir,
     resolve_folder,
     sha256,
+    verify_manifest,
     write_manifest,
 )
+from .term_tagger import TermTagger
 
 SOURCE_NAME = "SOURCE.json"
 PULL_PATTERNS = ["*.json", "*.onnx", "*.md", "onnx/*.json", "onnx/*.onnx"]
@@ -94,8 +97,26 @@ def card_terms(card: Path) -> str | None:
     return "\n".join(section).strip() or None
 
 
+def _load_checked(model: str | Path) -> SentimentModel | TermTagger:
+    """Load a model folder the way its kind is used (a classifier, or the term tagger)."""
+    if is_term_tagger(locate(model)):
+        return TermTagger(model)
+    return SentimentModel(model)
+
+
 def verify_model(model: str | Path | None = None) -> dict:
     """Load the model (checksums, signature, tokenizer fit) and score two probe reviews."""
+    if model is not None and is_term_tagger(locate(model)):
+        tagger = TermTagger(model)
+        probes = ["The battery lasts all day but the screen is dim.", "Great food, rude waiter."]
+        return {
+            "model": tagger.name,
+            "task": "opinion targets (BIO token tagger)",
+            "checksums_verified": verify_manifest(tagger.files.folder),
+            "probes": {
+                text: [text[a:b] for a, b in spans] for text, spans in zip(probes, tagger.tag(probes))
+            },
+        }
     loaded = SentimentModel(model)
     probes = ["I love it, works perfectly.", "Broke on day one, total waste of money."]
     if loaded.files.input_pair is None:
@@ -166,7 +187,7 @@ def pull(repo_id: str, folder: Path | None = None, revision: str | None = None) 
             )
         )
         try:
-            SentimentModel(download)
+            _load_checked(download)
         except ModelError as exc:
             raise ModelError(
                 f"downloaded {repo_id!r}, but it does not load (nothing was kept): {exc}"
@@ -202,7 +223,8 @@ def _move_into_place(download: Path, target: Path, scratch: Path) -> None:
 
 
 def export(checkpoint: Path, out: Path, int8: bool = False) -> Path:
-    """Export a Hugging Face PyTorch sequence-classification checkpoint to a loadable folder."""
+    """Export a Hugging Face PyTorch checkpoint (a sequence classifier or a token tagger) to a
+    loadable folder."""
     from .export import export_checkpoint
 
     out.mkdir(parents=True, exist_ok=True)
@@ -211,7 +233,7 @@ def export(checkpoint: Path, out: Path, int8: bool = False) -> Path:
         json.dumps({"origin": "export", "checkpoint": str(checkpoint), "int8": int8}, indent=2)
     )
     write_manifest(out)
-    SentimentModel(out)
+    _load_checked(out)
     return out
 
 
