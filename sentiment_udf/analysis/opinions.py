@@ -35,8 +35,22 @@ PLURAL_RULES = (  # (ending, replacement), the first that fits the last word win
 )
 # Plurals in -ies whose singular ends in -ie, not -y (the rule above would make "movy").
 IE_NOUNS = {
-    "brownies", "calories", "cookies", "goalies", "lies", "movies", "newbies", "pies",
-    "rookies", "selfies", "smoothies", "ties", "zombies", "veggies", "hoodies", "freebies",
+    "brownies",
+    "calories",
+    "cookies",
+    "goalies",
+    "lies",
+    "movies",
+    "newbies",
+    "pies",
+    "rookies",
+    "selfies",
+    "smoothies",
+    "ties",
+    "zombies",
+    "veggies",
+    "hoodies",
+    "freebies",
 }
 
 

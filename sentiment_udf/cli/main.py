@@ -21,6 +21,7 @@ from ..engines.sql_names import (
     SourceError,
     file_source,
     numbered,
+    query_source,
     table_source,
 )
 from ..engines.user_paths import check_database, check_output_file
@@ -306,7 +307,10 @@ def shell(
 )
 @click.option("--target-table", help="New table in --db to write id, label, score into.")
 @click.option(
-    "--output", "-o", type=click.Path(dir_okay=False), help="Parquet file to write instead."
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False),
+    help="File to write instead: Parquet, or CSV when it ends in .csv.",
 )
 @click.option("--replace", is_flag=True, help="Overwrite an existing target.")
 @click.option("--resume", is_flag=True, help="Score only the rows the target lacks.")
@@ -328,6 +332,20 @@ def shell(
     help="One row per opinion target found in the text (id, target, target_key, label, score, "
     "position, length, sentence_position); a review without any keeps one row of NULLs.",
 )
+@click.option(
+    "--keep",
+    help="Source columns to copy into the output after the id: col1,col2 or * for all.",
+)
+@click.option(
+    "--probabilities",
+    is_flag=True,
+    help="Also write every class probability, one column p_<label> each (per-review rows).",
+)
+@click.option(
+    "--query",
+    help="Read the rows of this SELECT instead of --table/--input (on --db, or in memory; "
+    "it can read files: FROM 'reviews.parquet'). Needs --id-column.",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress display.")
 @model_options
 @user_errors
@@ -346,10 +364,13 @@ def score(
     batch_rows: int,
     sentences: bool,
     opinions: bool,
+    keep: str | None,
+    probabilities: bool,
+    query: str | None,
     quiet: bool,
     scoring: ScoringOptions,
 ) -> None:
-    """Bulk-score a table or file into a new table or a Parquet file, resumably."""
+    """Bulk-score a table, file or query into a new table or a Parquet or CSV file, resumably."""
     from ..engines import bulk
     from .progress import Progress
 
@@ -366,8 +387,18 @@ def score(
             f"--{'sentences' if sentences else 'opinions'} reads the text alone: leave out "
             "--title-column"
         )
+    if probabilities and (sentences or opinions):
+        raise click.UsageError("--probabilities goes with one row per review")
     _check_output(output)
-    con, source = _open_source(db, table, input_file, read_only=False, glob=glob)
+    if query is not None:
+        if table or input_file:
+            raise click.UsageError("give one of --table, --input or --query")
+        if id_column is None:
+            raise click.UsageError("--query needs --id-column (rows of a query have no fixed order)")
+        check_database(db, must_exist=False)
+        con, source = duckdb.connect(db or ":memory:"), query_source(query)
+    else:
+        con, source = _open_source(db, table, input_file, read_only=False, glob=glob)
     if id_column is None:
         if table:
             raise click.UsageError("--id-column is needed for a table source (rows of a table "
@@ -392,6 +423,8 @@ def score(
             sentences=sentences,
             opinions=opinions,
             cache=open_cache(scoring.cache_arg),
+            keep=[c.strip() for c in keep.split(",") if c.strip()] if keep else (),
+            probabilities=probabilities,
         )
     except KeyboardInterrupt:
         progress.finish()
@@ -544,6 +577,26 @@ def models_export(checkpoint_dir: Path, out_dir: Path, int8: bool) -> None:
     from ..runtime.model_store import export
 
     click.echo(str(export(checkpoint_dir, out_dir, int8=int8)))
+
+
+@main.group("spark")
+def spark_group() -> None:
+    """Ship the package to a Spark cluster."""
+
+
+@spark_group.command("pack")
+@click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--no-dependencies",
+    is_flag=True,
+    help="Only the package zip (for executors that have the dependencies installed).",
+)
+@user_errors
+def spark_pack(out_dir: Path, no_dependencies: bool) -> None:
+    """Write what executors need (package zip, environment archive) and print the settings."""
+    from ..engines.spark_pack import pack
+
+    click.echo(pack(out_dir, dependencies=not no_dependencies).instructions())
 
 
 @main.group("cache")

@@ -43,6 +43,7 @@ from .user_paths import check_output_file
 
 DEFAULT_BATCH_ROWS = 8192
 RUN_METADATA_KEY = b"sentiment_udf.run"  # Parquet metadata: the run that wrote the output
+OWNER_COLUMN = "__source_row"  # per-item tables: which row of the batch each output row is of
 PROGRESS_ROWS = 128  # rows scored between progress calls (about 0.7 s of the embedded model)
 # What each mode writes after the id column: (name, DuckDB type, Arrow type).
 REVIEW_COLUMNS = (("label", "VARCHAR", pa.string()), ("score", "DOUBLE", pa.float64()))
@@ -89,6 +90,8 @@ def score(
     opinions: bool = False,
     aspect_model: SentimentModel | None = None,
     tagger: TermTagger | None = None,
+    keep: Sequence[str] = (),
+    probabilities: bool = False,
 ) -> ScoreResult:
     """Score `source` into `target_table` (in `con`'s database) or a Parquet `output` file.
 
@@ -96,6 +99,9 @@ def score(
     `sentences=True` one row per sentence, with `opinions=True` one row per opinion target
     (found by `tagger`, labelled by `aspect_model`; defaults: the embedded ones). A review with
     no sentence or no opinion keeps one row of NULLs, so every id is in the target.
+    `keep` names source columns to carry into the output after the id (`["*"]`: all of them);
+    `probabilities=True` adds one column per label, `p_<label>` (reviews only). An `output`
+    ending in .csv is written as CSV (with a header), else as Parquet.
     `progress(scored, total, saved)` is called every PROGRESS_ROWS rows scored (`saved`: the
     rows committed in the target so far, earlier runs' included). The source is only read: a
     target that is the source, or that the source would read, is refused before anything is
@@ -109,17 +115,25 @@ def score(
         raise ValueError("sentences=True and opinions=True exclude each other")
     if (sentences or opinions) and title_column:  # positions point into the text
         raise ValueError("sentences and opinions read the text alone: leave out title_column")
-    columns_out = (
-        SENTENCE_COLUMNS if sentences else OPINION_COLUMNS if opinions else REVIEW_COLUMNS
-    )
+    if probabilities and (sentences or opinions):
+        raise ValueError("probabilities=True goes with one row per review (no sentences/opinions)")
+    columns_out = SENTENCE_COLUMNS if sentences else OPINION_COLUMNS if opinions else REVIEW_COLUMNS
+    if probabilities:
+        columns_out = (
+            *columns_out,
+            *((f"p_{label}", "DOUBLE", pa.float64()) for label in model.labels),
+        )
     names_out = tuple(name for name, _, _ in columns_out)
     if id_column in names_out:
         raise SourceError(f"id column {id_column!r} clashes with an output column {names_out}")
+    kept = _kept_columns(con, source, keep, id_column, names_out)
     started = time.perf_counter()
+    kept_types = _column_types(con, source, kept)
+    written = (*((name, kept_types[name], None) for name in kept), *columns_out)
     sink: _Sink = (
-        _TableSink(con, target_table, id_column, columns_out)
+        _TableSink(con, target_table, id_column, written)
         if target_table
-        else _ParquetSink(con, Path(str(output)), id_column, columns_out)
+        else _ParquetSink(con, Path(str(output)), id_column, written)
     )
     sink.check_source(source)  # first: a target that is the source is refused before all else
     columns = {
@@ -129,27 +143,30 @@ def score(
     }
     types = check_columns(con, source, columns, text_columns=("--text-column", "--title-column"))
     _check_ids(con, source, id_column)
+    build: Callable[[SentimentModel, pa.RecordBatch, str, ResultCache | None], pa.Table]
+    if opinions:
+        pair_model = aspect_model or load_aspect_model(None, model.threads, model.english_only)
+        found_by = tagger or load_tagger(None, model.threads)
+
+        def build(_model, piece, id_column, cache):
+            return _opinion_batch(found_by, pair_model, piece, id_column, cache)
+    elif sentences:
+        build = _sentence_batch
+    else:
+
+        def build(model, piece, id_column, cache):
+            return _scored_batch(model, piece, id_column, cache, probabilities)
+
     try:
         done_before = sink.open(replace=replace, resume=resume, id_type=types[id_column])
-        query, params = _pending_rows(source, sink, id_column, text_column, title_column)
+        query, params = _pending_rows(source, sink, id_column, text_column, title_column, kept)
         total = con.execute(f"SELECT count(*) FROM ({query})", params).fetchall()[0][0]
         scored = 0
-        build: Callable[[SentimentModel, pa.RecordBatch, str, ResultCache | None], pa.Table]
-        if opinions:
-            pair_model = aspect_model or load_aspect_model(
-                None, model.threads, model.english_only
-            )
-            found_by = tagger or load_tagger(None, model.threads)
-
-            def build(_model, piece, id_column, cache):
-                return _opinion_batch(found_by, pair_model, piece, id_column, cache)
-        else:
-            build = _sentence_batch if sentences else _scored_batch
         for batch in _record_batches(con.sql(query, params=params), batch_rows):
             parts = []
             for start in range(0, batch.num_rows, PROGRESS_ROWS):  # progress within a batch
                 piece = batch.slice(start, PROGRESS_ROWS)
-                parts.append(build(model, piece, id_column, cache))
+                parts.append(_with_kept(build(model, piece, id_column, cache), piece, kept))
                 if progress:
                     progress(scored + start + piece.num_rows, total, done_before + scored)
             sink.write(pa.concat_tables(parts))
@@ -163,19 +180,25 @@ def score(
 
 
 def _scored_batch(
-    model: SentimentModel, batch: pa.RecordBatch, id_column: str, cache: ResultCache | None
+    model: SentimentModel,
+    batch: pa.RecordBatch,
+    id_column: str,
+    cache: ResultCache | None,
+    probabilities: bool = False,
 ) -> pa.Table:
-    """The id column, `label` and `score` (P(positive), else of the model's last label)."""
+    """The id column, `label` and `score` (P(positive), else of the model's last label); with
+    `probabilities`, `p_<label>` for every label."""
     probs = model.predict_proba(model.inputs(*_columns(batch)), cache)
-    return pa.table(
-        {
-            id_column: batch.column(0),
-            "label": pa.array(model.labels_of(probs), type=pa.string()),
-            "score": pa.array(
-                probs[:, model.score_index], type=pa.float64(), mask=np.isnan(probs[:, 0])
-            ),
-        }
-    )
+    missing = np.isnan(probs[:, 0])
+    columns = {
+        id_column: batch.column(0),
+        "label": pa.array(model.labels_of(probs), type=pa.string()),
+        "score": pa.array(probs[:, model.score_index], type=pa.float64(), mask=missing),
+    }
+    if probabilities:
+        for index, label in enumerate(model.labels):
+            columns[f"p_{label}"] = pa.array(probs[:, index], type=pa.float64(), mask=missing)
+    return pa.table(columns)
 
 
 def _sentence_batch(
@@ -204,18 +227,70 @@ def _rows_per_item(
     """One row per item (sentence, opinion) of each review, its fields in `columns`; a review
     with none (or NULL, blank, refused) gets one row of NULLs, so every id is in the target."""
     rows: dict[str, list] = {name: [] for name, _, _ in columns}
-    ids = []
-    for row_id, items in zip(batch.column(0).to_pylist(), found):
+    owners = []
+    for index, items in enumerate(found):
         for item in items or [None]:
-            ids.append(row_id)
+            owners.append(index)
             for name in rows:
                 rows[name].append(None if item is None else getattr(item, name))
     return pa.table(
         {
-            id_column: pa.array(ids, type=batch.schema.field(0).type),
+            id_column: batch.column(0).take(pa.array(owners, type=pa.int64())),
             **{name: pa.array(rows[name], type=t) for name, _, t in columns},
         }
-    )
+    ).append_column(OWNER_COLUMN, pa.array(owners, type=pa.int64()))
+
+
+def _with_kept(table: pa.Table, batch: pa.RecordBatch, kept: Sequence[str]) -> pa.Table:
+    """`table` with the kept source columns (batch columns 3...) after its id, repeated for
+    every output row of a source row (the owner column of per-item tables says which)."""
+    if OWNER_COLUMN in table.column_names:
+        owners = table.column(OWNER_COLUMN)
+        table = table.drop_columns([OWNER_COLUMN])
+    else:
+        owners = pa.array(range(table.num_rows), type=pa.int64())
+    for offset, name in enumerate(kept):
+        table = table.add_column(1 + offset, name, batch.column(3 + offset).take(owners))
+    return table
+
+
+def _kept_columns(
+    con: duckdb.DuckDBPyConnection,
+    source: Source,
+    keep: Sequence[str],
+    id_column: str,
+    names_out: tuple[str, ...],
+) -> list[str]:
+    """The source columns to carry into the output: those named, or all (but the id) for "*"."""
+    if not keep:
+        return []
+    types = _column_types(con, source, None)
+    chosen = [c for c in types if c != id_column] if list(keep) == ["*"] else list(keep)
+    for name in chosen:
+        if name not in types:
+            raise SourceError(f"--keep {name!r}: no such column (columns: {', '.join(types)})")
+        if name == id_column:
+            raise SourceError(f"--keep {name!r}: the id column is always written")
+        if name in names_out:
+            raise SourceError(
+                f"--keep {name!r} clashes with an output column {names_out}: rename it in --query"
+            )
+    if len(set(chosen)) != len(chosen):
+        raise SourceError(f"--keep names a column twice: {', '.join(chosen)}")
+    return chosen
+
+
+def _column_types(
+    con: duckdb.DuckDBPyConnection, source: Source, names: Sequence[str] | None
+) -> dict[str, str]:
+    described = con.execute(f"DESCRIBE SELECT * FROM {source.sql}", list(source.params)).fetchall()
+    types = {row[0]: row[1] for row in described}
+    return types if names is None else {name: types[name] for name in names}
+
+
+def _sql_text(path: Path) -> str:
+    """A path as the inside of a SQL string literal (COPY ... TO takes no parameter)."""
+    return str(path).replace("'", "''")
 
 
 def _record_batches(relation: duckdb.DuckDBPyRelation, rows: int) -> pa.RecordBatchReader:
@@ -243,12 +318,21 @@ def _check_ids(con: duckdb.DuckDBPyConnection, source: Source, id_column: str) -
 
 
 def _pending_rows(
-    source: Source, sink: _Sink, id_column: str, text_column: str, title_column: str | None
+    source: Source,
+    sink: _Sink,
+    id_column: str,
+    text_column: str,
+    title_column: str | None,
+    kept: Sequence[str] = (),
 ) -> tuple[str, list]:
     ident = quote_identifier(id_column)
     title = quote_identifier(title_column) if title_column else "NULL::VARCHAR"
     done_sql, done_params = sink.done_ids_sql()
-    query = f"SELECT s.{ident}, {title}, s.{quote_identifier(text_column)} FROM {source.sql} AS s"
+    extra = "".join(f", s.{quote_identifier(name)}" for name in kept)
+    query = (
+        f"SELECT s.{ident}, {title}, s.{quote_identifier(text_column)}{extra} "
+        f"FROM {source.sql} AS s"
+    )
     params = list(source.params)
     if done_sql:
         query += f" WHERE NOT EXISTS (SELECT 1 FROM {done_sql} AS d WHERE d.{ident} = s.{ident})"
@@ -261,7 +345,8 @@ def _check_resumed_columns(found: list[str], id_column: str, columns: tuple, tar
     if list(found) != expected:
         raise SourceError(
             f"--resume: {target} has columns {', '.join(found)}, this run writes "
-            f"{', '.join(expected)} (with or without --sentences?); use --replace to start over"
+            f"{', '.join(expected)} (--sentences, --opinions, --keep or --probabilities "
+            "differ?); use --replace to start over"
         )
 
 
@@ -318,8 +403,13 @@ class _TableSink(_Sink):
         self.writer.begin()
         if exists:
             self.writer.execute(f"DROP TABLE {self.sql}")
-        key = " PRIMARY KEY" if self.columns == REVIEW_COLUMNS else ""  # sentences: many per id
-        rest = ", ".join(f"{name} {sql_type}" for name, sql_type, _ in self.columns)
+        per_review = "label" in [c[0] for c in self.columns] and "position" not in [
+            c[0] for c in self.columns
+        ]
+        key = " PRIMARY KEY" if per_review else ""  # sentences, opinions: many rows per id
+        rest = ", ".join(
+            f"{quote_identifier(name)} {sql_type}" for name, sql_type, _ in self.columns
+        )
         self.writer.execute(
             f"CREATE TABLE {self.sql} ({quote_identifier(self.id_column)} {id_type}{key}, {rest})"
         )
@@ -367,7 +457,8 @@ class _ParquetSink(_Sink):
         self.run_id = ""
         self._locked = False
         self._lock = exclusive_lock(self.output.with_name(self.output.name + ".lock"), str(output))
-        check_output_file(output, "a Parquet file")
+        self.csv = self.output.suffix.lower() == ".csv"
+        check_output_file(output, "a CSV file" if self.csv else "a Parquet file")
 
     def check_source(self, source: Source) -> None:
         written = [self.output, self.parts / "part-000000.parquet"]
@@ -401,6 +492,11 @@ class _ParquetSink(_Sink):
                 f"{self.name} exists: add --replace to overwrite it or "
                 "--resume to add the rows it lacks"
             )
+        if self.csv and resume and self.output.exists() and not self.parts.exists():
+            raise SourceError(
+                f"{self.name} is a finished CSV file: --resume finishes an interrupted run but "
+                "does not extend a finished CSV (write Parquet to add rows later); use --replace"
+            )
         if self.parts.exists() and not (replace or resume):
             raise SourceError(
                 f"{self.parts} holds an interrupted run's rows: add --resume to finish it "
@@ -419,7 +515,9 @@ class _ParquetSink(_Sink):
             self._make_parts(replace)
         run = json.loads(run_file.read_text())
         self.run_id = str(run.get("run", ""))
-        self.reuse_output = resume and self.output.is_file() and not run.get("replaces_output")
+        self.reuse_output = (
+            resume and self.output.is_file() and not run.get("replaces_output") and not self.csv
+        )
         files = [str(f) for f in self._done_files()]
         if not files:
             return 0
@@ -446,9 +544,16 @@ class _ParquetSink(_Sink):
 
     def _merged_already(self, run_file: Path) -> bool:
         """Whether the output is this parts folder's finished merge (the run died after renaming
-        the output into place and before removing its parts): its metadata names the run."""
+        the output into place and before removing its parts): its metadata names the run (for
+        CSV, RUN.json names the output's inode)."""
         if not self.output.is_file():
             return False
+        if self.csv:
+            try:
+                inode = json.loads(run_file.read_text()).get("merged_inode")
+            except (OSError, ValueError):
+                return False
+            return inode is not None and os.stat(self.output).st_ino == inode
         try:
             run = json.loads(run_file.read_text()).get("run")
             meta = pq.read_schema(self.output).metadata or {}
@@ -488,20 +593,45 @@ class _ParquetSink(_Sink):
             pq.read_schema(files[0])
             if files
             else pa.schema(
-                [(self.id_column, pa.null()), *((name, t) for name, _, t in self.columns)]
+                [
+                    (self.id_column, pa.null()),
+                    *((name, t or pa.null()) for name, _, t in self.columns),
+                ]
             )
         )
         # The run's id in the output's metadata: a resume after a kill between the rename and
         # the removal of the parts sees that the parts are in the output already.
         schema = schema.with_metadata({**(schema.metadata or {}), RUN_METADATA_KEY: self.run_id})
         with fresh_file(self.output.parent, f".{self.output.name}.") as temporary:
-            with pq.ParquetWriter(temporary, schema) as writer:
-                for part in files:
-                    writer.write_table(pq.read_table(part).cast(schema))
+            if self.csv:
+                self._write_csv(files, temporary)
+            else:
+                with pq.ParquetWriter(temporary, schema) as writer:
+                    for part in files:
+                        writer.write_table(pq.read_table(part).cast(schema))
             os.replace(temporary, self.output)
         shutil.rmtree(self.parts)
+
+    def _write_csv(self, files: list[Path], temporary: Path) -> None:
+        """The parts as one CSV file with a header; RUN.json then records the file's inode, which
+        the rename keeps: a resume after a kill between the rename and the removal of the parts
+        sees that the output is this run's (CSV has no metadata to carry the run id)."""
+        names = [self.id_column, *(name for name, _, _ in self.columns)]
+        if files:
+            self.con.execute(
+                f"COPY (SELECT * FROM read_parquet(?)) TO '{_sql_text(temporary)}' "
+                "(FORMAT csv, HEADER true)",
+                [[str(f) for f in files]],
+            )
+        else:
+            temporary.write_text(",".join(names) + "\n", encoding="utf-8")
+        run_file = self.parts / "RUN.json"
+        run = json.loads(run_file.read_text())
+        run["merged_inode"] = os.stat(temporary).st_ino
+        with fresh_file(self.parts, ".run-") as staged:
+            staged.write_text(json.dumps(run))
+            os.replace(staged, run_file)
 
     def release(self) -> None:
         if self._locked:
             self._lock.__exit__(None, None, None)
-

@@ -83,7 +83,7 @@ def register_spark(
     cache_ref = cache if cache in (None, True, False) else str(cache)
     if check_executors:
         refs = {"model": model_ref, "options": model_options, "aspect_model": aspect_ref,
-                "opinion_model": tagger_ref}  # fmt: skip
+                "opinion_model": tagger_ref, "cache": cache_ref}  # fmt: skip
         run_executor_check(spark, refs, check_timeout)
 
     def worker_cache():  # a local file on each executor host (refused on network filesystems)

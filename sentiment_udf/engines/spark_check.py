@@ -12,6 +12,9 @@ from typing import Any
 from ..errors import ModelError
 
 DEFAULT_CHECK_SECONDS = 180.0
+# The last check's answers, one per task (host, Python, threads, model, cache setting): what
+# register_spark saw on the executors, for diagnosis.
+last_probes: list[dict] = []
 
 
 def check_executors(spark: Any, refs: dict, timeout: float = DEFAULT_CHECK_SECONDS) -> list[dict]:
@@ -36,13 +39,20 @@ def check_executors(spark: Any, refs: dict, timeout: float = DEFAULT_CHECK_SECON
         try:
             model = load_model(refs["model"], **refs["options"])
             threads = refs["options"].get("threads")
-            load_aspect_model(refs["aspect_model"], threads, refs["options"].get("english_only", True))
+            load_aspect_model(
+                refs["aspect_model"], threads, refs["options"].get("english_only", True)
+            )
             load_tagger(refs["opinion_model"], threads)
         except Exception as exc:
             return {**where, "problem": "model", "reason": str(exc).splitlines()[0][:400]}
-        cache = os.environ.get("SENTIMENT_UDF_CACHE")
+        from sentiment_udf.runtime.result_cache import default_cache_path
+
+        asked = refs.get("cache")  # as open_cache reads it: None means $SENTIMENT_UDF_CACHE
+        if asked is None:
+            asked = os.environ.get("SENTIMENT_UDF_CACHE") or False
+        cache = None if asked is False else str(default_cache_path() if asked is True else asked)
         return {**where, "problem": None, "threads": model.threads, "model": model.name,
-                "cache_env": cache}  # fmt: skip
+                "cache_file": cache}  # fmt: skip
 
     slots = max(1, min(int(context.defaultParallelism), 64))
     group = f"sentiment-udf-check-{uuid.uuid4().hex[:8]}"
@@ -70,6 +80,7 @@ def check_executors(spark: Any, refs: dict, timeout: float = DEFAULT_CHECK_SECON
     if "error" in outcome:
         raise ModelError(f"register_spark: the executor check failed: {_reason(outcome['error'])}")
     probes: list[dict] = outcome["probes"]
+    last_probes[:] = probes
     for answer in probes:
         if answer["problem"] == "import":
             raise ModelError(

@@ -115,6 +115,17 @@ def file_source(path: str | Path, glob: bool = False) -> Source:
     return Source(f"{reader}(?)", (escape_glob(str(resolved)),), (resolved,))
 
 
+def query_source(sql: str) -> Source:
+    """The rows of one SELECT statement (run on the connection of --db, or in memory)."""
+    try:
+        statements = duckdb.extract_statements(sql)
+    except duckdb.Error as exc:
+        raise SourceError(f"--query does not parse: {str(exc).splitlines()[0]}") from None
+    if len(statements) != 1 or statements[0].type != duckdb.StatementType.SELECT:
+        raise SourceError("--query takes one SELECT statement (it is only read, never run twice)")
+    return Source(f"({sql.strip().rstrip(';')})")
+
+
 ROW_NUMBER_COLUMN = "row_number"
 
 
@@ -122,7 +133,7 @@ def numbered(source: Source) -> Source:
     """A file source with its rows numbered 1, 2, ... in file order, as column `row_number`
     (the id of rows that have none; the same numbers on every read of the same file)."""
     if not source.files and source.pattern is None:
-        raise SourceError("rows of a table have no fixed order: give --id-column")
+        raise SourceError("rows of a table or query have no fixed order: give --id-column")
     sql = (
         f"(SELECT ordinality AS {ROW_NUMBER_COLUMN}, * EXCLUDE (ordinality) "
         f"FROM {source.sql} WITH ORDINALITY)"
