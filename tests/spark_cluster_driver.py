@@ -76,9 +76,11 @@ report["rows"] = [
     }
     for r in rows
 ]
-probe = spark.sparkContext.parallelize(range(2), 2).map(
-    lambda _: __import__("sentiment_udf").__file__
-).collect()
+probe = (
+    spark.sparkContext.parallelize(range(2), 2)
+    .map(lambda _: __import__("sentiment_udf").__file__)
+    .collect()
+)
 report["executor_package"] = probe
 spark.stop()
 with open(out, "w", encoding="utf-8") as f:

@@ -49,7 +49,7 @@ def test_dbt_build_scores_the_seed_and_incremental_adds_only_new_rows(project, t
 
     first = _dbt_build(project, db)
     assert first.returncode == 0, first.stdout[-3000:]
-    assert "ERROR=0" in first.stdout and "PASS=18" in first.stdout
+    assert "ERROR=0" in first.stdout and "PASS=23" in first.stdout
     con = duckdb.connect(str(db), read_only=True)
     scored = con.execute(
         "SELECT count(*), count(sentiment_label), avg((sentiment_label = "
@@ -65,8 +65,14 @@ def test_dbt_build_scores_the_seed_and_incremental_adds_only_new_rows(project, t
         "count(*) FILTER (aspect_label = 'unknown' AND aspect_score IS NULL AND mentions = 0) "
         "FROM review_aspects"
     ).fetchall()[0]
+    opinions = con.execute(
+        "SELECT count(*), count(DISTINCT review_id), count(DISTINCT target_key), "
+        "count(*) FILTER (opinion_label = 'negative') FROM review_opinions"
+    ).fetchall()[0]
     con.close()
     assert aspects[0] == 6 * aspects[1] == 6 * (len(rows) - 40)  # every aspect of every review
+    assert opinions[0] > opinions[1] > (len(rows) - 40) // 2  # most reviews name targets
+    assert opinions[2] > 50 and opinions[3] > 0
     assert aspects[2] > 0 and aspects[0] - aspects[2] == aspects[3]
 
     with seed.open("a", newline="", encoding="utf-8") as stream:

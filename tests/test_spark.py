@@ -137,7 +137,8 @@ def test_model_prefix_and_non_text_arguments(spark, tiny_model):
 
     names = register_spark(spark, tiny_model, prefix="tiny_", threads=1)
     roles = ["classify_sentiment", "sentiment_score", "sentiment", "sentiment_sentences",
-             "sentiment_overall", "sentiment_aspects", "detect_language"]  # fmt: skip
+             "sentiment_overall", "sentiment_aspects", "sentiment_opinions",
+             "detect_language"]  # fmt: skip
     assert names == {role: "tiny_" + role for role in roles}
     texts = ["good value", "broke at once", "fine"]
     frame = spark.createDataFrame([(i, t) for i, t in enumerate(texts)], "id int, t string")
@@ -152,7 +153,7 @@ def test_model_prefix_and_non_text_arguments(spark, tiny_model):
         spark.sql("SELECT tiny_sentiment_score(id) FROM tiny_input").collect()
 
 
-def test_sentences_overall_and_aspects_match_duckdb(spark):
+def test_sentences_overall_aspects_and_opinions_match_duckdb(spark):
     texts = [
         "The screen is gorgeous. The batteries die within an hour!!! would not buy",
         "Great value.",
@@ -166,22 +167,25 @@ def test_sentences_overall_and_aspects_match_duckdb(spark):
         r["id"]: r
         for r in spark.sql(
             "SELECT id, sentiment_sentences(t) AS s, sentiment_overall(t) AS o, "
-            "sentiment_aspects(t, array('battery|charging', 'screen', 'price')) AS a "
-            "FROM analysis_input"
+            "sentiment_aspects(t, array('battery|charging', 'screen', 'price')) AS a, "
+            "sentiment_opinions(t) AS p FROM analysis_input"
         ).collect()
     }
     con = duckdb.connect()
     sentiment_udf.register(con)
     for i, text in enumerate(texts):
-        s, o, a = con.execute(
-            "SELECT sentiment_sentences(?), sentiment_overall(?), sentiment_aspects(?, ?)",
-            [text, text, text, aspects],
+        s, o, a, p = con.execute(
+            "SELECT sentiment_sentences(?), sentiment_overall(?), sentiment_aspects(?, ?), "
+            "sentiment_opinions(?)",
+            [text, text, text, aspects, text],
         ).fetchall()[0]
         row = got[i]
         assert row["o"] == o
         if s is None:
-            assert row["s"] is None and row["a"] is None
+            assert row["s"] is None and row["a"] is None and row["p"] is None and p is None
             continue
+        assert [x.asDict() for x in row["p"]] == p
+        assert len(p) >= 2 or i > 0  # the first review: screen, batteries
         assert [x.asDict() for x in row["s"]] == s  # the same runtime: equal, not close
         spark_aspects = [
             {**x.asDict(), "evidence": [e.asDict() for e in x["evidence"]]} for x in row["a"]
@@ -225,3 +229,28 @@ def test_register_spark_with_the_fast_model_matches_duckdb(spark):
     sentiment_udf.register(con, "fast")
     expected = con.execute("SELECT sentiment_score(t) FROM unnest(?) u(t)", [texts]).fetchall()
     assert [r["s"] for r in got] == [e[0] for e in expected]
+
+
+def test_executor_threads_default_to_spark_task_cpus_not_the_host_cores(spark):
+    from sentiment_udf.engines import spark_check
+    from sentiment_udf.spark import register_spark
+
+    assert spark.conf.get("spark.task.cpus", "1") == "1"
+    register_spark(spark, prefix="auto_")  # no threads given
+    assert spark_check.last_probes and {p["threads"] for p in spark_check.last_probes} == {1}
+    register_spark(spark, prefix="two_", threads=2)  # asked for: kept
+    assert {p["threads"] for p in spark_check.last_probes} == {2}
+    assert all(p["problem"] is None and p["model"] for p in spark_check.last_probes)
+
+
+def test_a_failed_executor_check_is_one_line_naming_the_python_fix():
+    from sentiment_udf.engines.spark_check import _reason
+
+    error = RuntimeError(
+        "An error occurred while calling o41.collect.\n: org.apache.spark.SparkException: Job "
+        "aborted\n  pyspark.errors.exceptions.base.PySparkRuntimeError: [PYTHON_VERSION_MISMATCH] "
+        "Python in worker has different version (3, 10) than that in driver 3.11\n\tat org..."
+    )
+    reason = _reason(error)
+    assert "PYTHON_VERSION_MISMATCH" in reason and "spark.pyspark.python" in reason
+    assert "\n" not in reason

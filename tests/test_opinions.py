@@ -1,0 +1,162 @@
+"""sentiment_opinions: targets found by the embedded term tagger, labelled by the aspect model,
+through real DuckDB SQL, the CLI and the runtime (real onnxruntime sessions)."""
+
+from __future__ import annotations
+
+import duckdb
+import pytest
+from click.testing import CliRunner
+
+from sentiment_udf.analysis.opinions import target_key
+from sentiment_udf.cli.main import main
+from sentiment_udf.errors import ModelError
+from sentiment_udf.runtime import term_tagger
+from sentiment_udf.runtime.term_tagger import TermTagger, decode_spans, load_tagger
+from tests.conftest import shared_file
+
+TWO_TARGETS = "The battery is great but the screen is dim."
+
+
+def opinions(con, text):
+    return con.execute("SELECT sentiment_opinions(?)", [text]).fetchall()[0][0]
+
+
+def test_two_targets_in_one_sentence_get_their_own_labels(embedded_con):
+    found = opinions(embedded_con, TWO_TARGETS)
+    assert [(o["target"], o["label"]) for o in found] == [
+        ("battery", "positive"),
+        ("screen", "negative"),
+    ]
+    assert [o["position"] for o in found] == [5, 30]  # SQL positions, 1-based
+    assert {o["sentence_position"] for o in found} == {1}
+    assert found[0]["score"] > 0.5 > -0.5 > found[1]["score"]
+
+
+def test_offsets_name_the_target_and_sentence_positions_name_a_sentence(embedded_con):
+    path = str(shared_file("reviews_dev.csv"))
+    embedded_con.execute(
+        "CREATE OR REPLACE TEMP TABLE few AS SELECT text FROM read_csv(?) USING SAMPLE 40 ROWS "
+        "(reservoir, 7)",
+        [path],
+    )
+    rows = embedded_con.execute(
+        "SELECT text, o.target, o.position, o.length, o.sentence_position, o.label, o.score, "
+        "list_transform(sentiment_sentences(text), lambda s: s.position) "
+        "FROM few, unnest(sentiment_opinions(text)) AS t(o)"
+    ).fetchall()
+    assert len(rows) > 40  # real reviews name several targets each
+    for text, target, position, length, sentence_position, label, score, sentences in rows:
+        assert text[position - 1 : position - 1 + length] == target
+        assert sentence_position in sentences
+        assert sentence_position <= position
+        assert label in ("negative", "neutral", "positive")
+        assert -1.0 <= score <= 1.0
+    positions = embedded_con.execute(
+        "SELECT list_transform(sentiment_opinions(text), lambda o: o.position) FROM few"
+    ).fetchall()
+    assert all(p == sorted(p) for (p,) in positions)  # text order
+
+
+def test_null_blank_guarded_and_targetless_text(embedded_con):
+    assert opinions(embedded_con, None) is None
+    assert opinions(embedded_con, "   \n ") is None
+    assert opinions(embedded_con, "Das Essen war sehr gut und der Service freundlich.") is None
+    assert opinions(embedded_con, "It is what it is.") == []
+
+
+def test_a_target_asked_for_by_name_gets_the_same_answer_from_sentiment_aspects(embedded_con):
+    text = "Great food, but the service was slow and the prices are high. The decor is lovely."
+    found = opinions(embedded_con, text)
+    assert len(found) >= 3
+    compared = 0
+    for o in found:
+        (aspect,) = embedded_con.execute(
+            "SELECT sentiment_aspects(?, [?])[1]", [text, o["target"]]
+        ).fetchall()[0]
+        if aspect["mentions"] == 1:  # the target written once: one pair, the same pair
+            assert aspect["label"] == o["label"]
+            assert aspect["score"] == pytest.approx(o["score"], abs=1e-12)
+            compared += 1
+    assert compared >= 3
+
+
+def test_target_key_folds_case_plural_and_articles():
+    assert target_key("The Batteries") == target_key("battery") == "battery"
+    assert target_key("the screen.") == "screen"
+    assert target_key("Dishes") == "dish"
+    assert target_key("menus") == "menu"
+    assert target_key("movies") == "movie"
+    assert target_key("glass") == "glass"
+    assert target_key("price of the food") == "price of the food"
+    assert target_key("  Battery   Life ") == "battery life"
+
+
+def test_top_complaints_query_of_the_issue_runs(embedded_con):
+    path = str(shared_file("reviews_dev.csv"))
+    rows = embedded_con.execute(
+        "SELECT o.target_key, count(*) AS complaints FROM (SELECT text FROM read_csv(?) "
+        "WHERE label = 'negative' LIMIT 30) AS reviews, unnest(sentiment_opinions(text)) AS t(o) "
+        "WHERE o.label = 'negative' GROUP BY ALL ORDER BY complaints DESC LIMIT 5",
+        [path],
+    ).fetchall()
+    assert rows and all(count >= 1 for _, count in rows)
+
+
+def test_a_long_sentence_is_tagged_in_windows_within_the_text(embedded_con):
+    text = "the battery is bad and " * 3000 + "the screen is great."  # one sentence, ~15k tokens
+    found = opinions(embedded_con, text)
+    assert len(found) > 100
+    assert all(
+        text[o["position"] - 1 : o["position"] - 1 + o["length"]] == o["target"] for o in found
+    )
+    assert found[-1]["target"] == "screen"  # the last window was read too
+
+
+def test_tagger_memo_answers_repeats_and_counts_runs(no_memo):
+    tagger = load_tagger()
+    before = term_tagger.SENTENCES_TAGGED.value
+    first = tagger.tag([TWO_TARGETS, TWO_TARGETS, "Great food."])
+    assert term_tagger.SENTENCES_TAGGED.value - before == 2  # identical sentences once
+    assert first[0] == first[1] == [(4, 11), (29, 35)]
+
+
+def test_decode_spans_widens_to_words_and_strips_punctuation():
+    text = "Nice batteries, bad keyboard."
+    offsets = [(0, 4), (5, 10), (10, 14), (14, 15), (16, 19), (20, 28), (28, 29)]
+    tags = [0, 1, 0, 2, 0, 1, 2]  # "batt" B, "eries" O, "," I; "keyboard" B, "." I
+    assert decode_spans(text, offsets, tags, {1}, {2}) == [(5, 14), (20, 28)]
+
+
+def test_a_classifier_is_refused_as_the_opinion_model(tmp_path):
+    with pytest.raises(ModelError, match="BIO labels"):
+        TermTagger("default")
+
+
+def test_score_opinions_writes_one_row_per_opinion_and_keeps_every_id(tmp_path):
+    source = tmp_path / "reviews.csv"
+    duckdb.execute(
+        "COPY (SELECT * FROM (VALUES (1, ?), (2, ''), (3, 'It is what it is.'), (4, NULL)) "
+        f"AS t(id, review)) TO '{source}' (HEADER)",
+        [TWO_TARGETS],
+    )
+    out = tmp_path / "opinions.parquet"
+    args = ["score", "--input", str(source), "--text-column", "review", "--id-column", "id",
+            "--opinions", "--output", str(out), "--quiet"]  # fmt: skip
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    rows = duckdb.execute(
+        f"SELECT id, target, target_key, label, position FROM '{out}' ORDER BY id, position"
+    ).fetchall()
+    assert rows[:2] == [
+        (1, "battery", "battery", "positive", 5),
+        (1, "screen", "screen", "negative", 30),
+    ]
+    assert rows[2:] == [
+        (2, None, None, None, None),
+        (3, None, None, None, None),
+        (4, None, None, None, None),
+    ]
+    again = CliRunner().invoke(main, [*args, "--resume"])
+    assert again.exit_code == 0, again.output
+    assert "0 rows" in again.output and "4 were already there" in again.output
+    assert duckdb.execute(f"SELECT count(*) FROM '{out}'").fetchall()[0][0] == 5
