@@ -16,9 +16,11 @@ def test_quickstart_notebook_runs_and_draws_the_chart(tmp_path, monkeypatch):
     nbclient = pytest.importorskip("nbclient", reason="nbclient missing: pip install -e '.[test]'")
     chart = tmp_path / "chart.png"
     aspect_chart = tmp_path / "aspects.png"
+    opinion_chart = tmp_path / "opinions.png"
     monkeypatch.setenv("REVIEWS_CSV", str(shared_file("reviews_dev.csv")))
     monkeypatch.setenv("QUICKSTART_CHART", str(chart))
     monkeypatch.setenv("ASPECT_CHART", str(aspect_chart))
+    monkeypatch.setenv("OPINION_CHART", str(opinion_chart))
     monkeypatch.setenv("MPLBACKEND", "Agg")
     notebook = nbformat.read(NOTEBOOK, as_version=4)
     client = nbclient.NotebookClient(
@@ -38,3 +40,6 @@ def test_quickstart_notebook_runs_and_draws_the_chart(tmp_path, monkeypatch):
     mentions = int(printed.split(" aspect mentions in 200 reviews")[0].split()[-1])
     assert mentions > 20  # books and DVDs talk about the story, kitchen reviews about quality
     assert aspect_chart.stat().st_size > 10_000 and aspect_chart.read_bytes()[:4] == b"\x89PNG"
+    found = int(printed.split(" praised or criticised targets in 200 reviews")[0].split()[-1])
+    assert found > 200  # real reviews name several targets each
+    assert opinion_chart.stat().st_size > 10_000 and opinion_chart.read_bytes()[:4] == b"\x89PNG"

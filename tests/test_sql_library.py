@@ -42,10 +42,12 @@ def _comment_only(statement: str) -> bool:
 def test_every_example_runs(con):
     assert [p.name for p in EXAMPLES] == [
         "by_category.sql",
+        "complaints_month_over_month.sql",
         "most_negative.sql",
         "over_time.sql",
         "summary_with_neutral_band.sql",
         "top_complaints_by_aspect.sql",
+        "top_complaints_no_list.sql",
     ]
     for path in EXAMPLES:
         results = _run_file(con, path)
@@ -156,3 +158,31 @@ def test_top_complaints_by_aspect(con):
         "'(?i)\\b(story|stories|plot|plots|ending|endings)\\b')"
     ).fetchall()[0][0]
     assert story[1] == mentioned
+
+
+def test_top_complaints_without_a_list(con):
+    (rows,) = _run_file(con, SQL_DIR / "examples" / "top_complaints_no_list.sql")
+    assert 5 <= len(rows) <= 20
+    counts = [r[1] for r in rows]
+    assert counts == sorted(counts, reverse=True) and all(r[2] <= r[1] for r in rows)
+    assert all(-1 <= r[3] < 0 for r in rows)  # negative opinions score below zero
+    truth = dict(
+        con.sql(
+            "SELECT o.target_key, count(*) FROM reviews, unnest(sentiment_opinions(review)) t(o) "
+            "WHERE o.label = 'negative' GROUP BY ALL"
+        ).fetchall()
+    )
+    assert all(truth[r[0]] == r[1] for r in rows)
+
+
+def test_complaints_month_over_month(con):
+    (rows,) = _run_file(con, SQL_DIR / "examples" / "complaints_month_over_month.sql")
+    assert rows
+    for month, key, complaints, previous, change in rows:
+        assert change == complaints - previous
+        found = con.execute(
+            "SELECT count(*) FROM reviews, unnest(sentiment_opinions(review)) t(o) WHERE "
+            "o.label = 'negative' AND o.target_key = ? AND date_trunc('month', review_date) = ?",
+            [key, month],
+        ).fetchall()[0][0]
+        assert found == complaints
