@@ -126,7 +126,9 @@ def throughput(con: duckdb.DuckDBPyConnection, data: Path, rows: int, rounds: in
         "rows": rows,
         "rounds": rounds,
         "rows_per_s": {k: round(v, 1) for k, v in rates.items()},
-        "opinions_vs_sentiment": round(rates["sentiment_opinions(review)"] / rates["sentiment(review)"], 3),
+        "opinions_vs_sentiment": round(
+            rates["sentiment_opinions(review)"] / rates["sentiment(review)"], 3
+        ),
         "mean_opinions_per_review": round(mean, 2),
     }
 

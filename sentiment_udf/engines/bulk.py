@@ -159,6 +159,8 @@ def score(
 
     try:
         done_before = sink.open(replace=replace, resume=resume, id_type=types[id_column])
+        if sink.finished:
+            return ScoreResult(0, done_before, time.perf_counter() - started, sink.name)
         query, params = _pending_rows(source, sink, id_column, text_column, title_column, kept)
         total = con.execute(f"SELECT count(*) FROM ({query})", params).fetchall()[0][0]
         scored = 0
@@ -352,6 +354,7 @@ def _check_resumed_columns(found: list[str], id_column: str, columns: tuple, tar
 
 class _Sink:
     name: str
+    finished = False  # the target is a finished run's whole output: nothing is left to do
 
     def check_source(self, source: Source) -> None: ...
     def open(self, *, replace: bool, resume: bool, id_type: str) -> int:
@@ -509,6 +512,13 @@ class _ParquetSink(_Sink):
             )
         if self.parts.exists() and self._merged_already(run_file):
             shutil.rmtree(self.parts)  # a run killed after its output was whole: nothing to add
+            if self.csv:  # a CSV output is not extended: that run is the whole answer
+                self.finished = True
+                ident = quote_identifier(self.id_column)
+                return self.con.execute(
+                    f"SELECT count(DISTINCT {ident}) FROM read_csv(?, header = true)",
+                    [str(self.output)],
+                ).fetchall()[0][0]
         if replace and self.parts.exists():
             shutil.rmtree(self.parts)
         if not self.parts.exists():
