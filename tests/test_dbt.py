@@ -12,14 +12,18 @@ from pathlib import Path
 import duckdb
 import pytest
 
+import sentiment_udf
+
 PROJECT = Path(__file__).resolve().parents[1] / "examples" / "dbt_reviews"
 DBT = Path(sys.executable).parent / "dbt"
 
 
-def _dbt_build(project: Path, db: Path) -> subprocess.CompletedProcess:
+def _dbt_build(project: Path, db: Path, *select: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "REVIEWS_DUCKDB": str(db), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    chosen = ["--select", *select] if select else []
     return subprocess.run(
-        [str(DBT), "build", "--project-dir", str(project), "--profiles-dir", str(project)],
+        [str(DBT), "build", "--project-dir", str(project), "--profiles-dir", str(project),
+         *chosen],
         capture_output=True,
         text=True,
         env=env,
@@ -49,7 +53,7 @@ def test_dbt_build_scores_the_seed_and_incremental_adds_only_new_rows(project, t
 
     first = _dbt_build(project, db)
     assert first.returncode == 0, first.stdout[-3000:]
-    assert "ERROR=0" in first.stdout and "PASS=23" in first.stdout
+    assert "ERROR=0" in first.stdout and "PASS=24" in first.stdout
     con = duckdb.connect(str(db), read_only=True)
     scored = con.execute(
         "SELECT count(*), count(sentiment_label), avg((sentiment_label = "
@@ -65,6 +69,10 @@ def test_dbt_build_scores_the_seed_and_incremental_adds_only_new_rows(project, t
         "count(*) FILTER (aspect_label = 'unknown' AND aspect_score IS NULL AND mentions = 0) "
         "FROM review_aspects"
     ).fetchall()[0]
+    overall = con.execute(
+        "SELECT s.review_id, r.title, r.review, s.overall_label FROM review_sentiment s "
+        "JOIN stg_reviews r USING (review_id) ORDER BY s.review_id LIMIT 40"
+    ).fetchall()
     opinions = con.execute(
         "SELECT count(*), count(DISTINCT review_id), count(DISTINCT target_key), "
         "count(*) FILTER (opinion_label = 'negative') FROM review_opinions"
@@ -73,6 +81,14 @@ def test_dbt_build_scores_the_seed_and_incremental_adds_only_new_rows(project, t
     assert aspects[0] == 6 * aspects[1] == 6 * (len(rows) - 40)  # every aspect of every review
     assert opinions[0] > opinions[1] > (len(rows) - 40) // 2  # most reviews name targets
     assert opinions[2] > 50 and opinions[3] > 0
+    local = duckdb.connect()
+    sentiment_udf.register(local)
+    for _, title, review, label in overall:  # dbt's document label is DuckDB's, row for row
+        assert (
+            local.execute("SELECT sentiment_overall(?, ?)", [title, review]).fetchall()[0][0]
+            == label
+        )
+    assert {label for *_, label in overall} >= {"positive", "negative"}
     assert aspects[2] > 0 and aspects[0] - aspects[2] == aspects[3]
 
     with seed.open("a", newline="", encoding="utf-8") as stream:
@@ -153,7 +169,11 @@ def test_a_scoring_view_is_warned_about_at_build_time(project, tmp_path):
     (marts / "zz_after.sql").write_text(  # a model after the view: the plugin checks there
         "select count(*) as n from {{ ref('scores_as_view') }}\n"
     )
-    result = _dbt_build(project, tmp_path / "reviews.duckdb")
+    # Only the models this needs: the seed, its staging view, the scoring view, one after it.
+    result = _dbt_build(
+        project, tmp_path / "reviews.duckdb", "raw_reviews", "stg_reviews", "scores_as_view",
+        "zz_after",
+    )  # fmt: skip
     assert result.returncode == 0, result.stdout[-3000:]
     said = result.stdout + result.stderr
     assert "WARNING: view scores_as_view calls a sentiment function" in said
