@@ -254,3 +254,31 @@ def test_a_failed_executor_check_is_one_line_naming_the_python_fix():
     reason = _reason(error)
     assert "PYTHON_VERSION_MISMATCH" in reason and "spark.pyspark.python" in reason
     assert "\n" not in reason
+
+
+def test_document_label_forms_match_duckdb(spark):
+    rows = [
+        ("Great blender", "Crushes ice in seconds. The lid is a bit loose, but I love it.", 0.3),
+        ("Returned it", "The motor died after a week and support never answered.", 0.1),
+        ("OK", "It works. The colour is not what the photo shows, the price was fair.", 0.4),
+        (None, "   ", 0.2),
+        ("Fine", None, None),
+    ]
+    frame = spark.createDataFrame(rows, "title string, t string, band double")
+    frame.createOrReplaceTempView("overall_input")
+    got = spark.sql(
+        "SELECT sentiment_overall(t) AS a, sentiment_overall(title, t) AS b, "
+        "sentiment_overall(t, band) AS c, sentiment_overall(title, t, band) AS d "
+        "FROM overall_input"
+    ).collect()
+    con = duckdb.connect()
+    sentiment_udf.register(con)
+    expected = con.execute(
+        "SELECT sentiment_overall(t), sentiment_overall(title, t), sentiment_overall(t, band), "
+        "sentiment_overall(title, t, band) FROM (SELECT unnest(?) AS title, unnest(?) AS t, "
+        "unnest(?)::DOUBLE AS band)",
+        [[r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]],
+    ).fetchall()
+    assert [tuple(r) for r in got] == expected
+    assert {e[1] for e in expected[:3]} <= {"positive", "negative", "neutral", "mixed"}
+    assert expected[3] == (None, None, None, None) and expected[4] == (None, None, None, None)
