@@ -4,7 +4,8 @@ workers; rounds interleave the engines, each round a fresh driver process; media
 
     python benchmarks/spark_scale.py [--rows 2000] [--rounds 3]
 
-Timed: the scoring query alone, after register_spark (whose executor check has loaded the model
+The cluster's executors get the package from `sentiment-udf spark pack`'s archive, as users ship
+it. Timed: the scoring query alone, after register_spark (whose executor check has loaded the model
 in the executors' Python workers), written to a noop sink; DuckDB's the same query in-process,
 with `threads=2` (two cores). Start-up of JVMs and sessions is reported apart.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -21,6 +23,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+ARCHIVE: list[str] = []  # the environment archive of `sentiment-udf spark pack`, made once
 sys.path.insert(0, str(ROOT))
 
 DRIVER = r"""
@@ -30,10 +33,11 @@ from sentiment_udf.spark import register_spark
 master, bench, rows = sys.argv[1], sys.argv[2], int(sys.argv[3])
 t0 = time.perf_counter()
 builder = (SparkSession.builder.master(master).appName("scale").config("spark.ui.enabled", "false")
-           .config("spark.pyspark.python", sys.executable)
            .config("spark.sql.execution.arrow.maxRecordsPerBatch", "512"))
-if master.startswith("spark://"):
-    builder = builder.config("spark.executor.cores", "1").config("spark.executor.memory", "1g")
+if master.startswith("spark://"):  # one core each; the package shipped as users ship it
+    builder = (builder.config("spark.executor.cores", "1").config("spark.executor.memory", "1g")
+               .config("spark.archives", sys.argv[4] + "#sentiment_udf_env")
+               .config("spark.executorEnv.PYTHONPATH", "sentiment_udf_env"))
 spark = builder.getOrCreate()
 register_spark(spark)
 frame = spark.read.parquet(bench).limit(rows).repartition(8).cache()
@@ -62,8 +66,9 @@ def duckdb_seconds(bench: str, rows: int) -> float:
 
 
 def spark_seconds(master: str, bench: str, rows: int) -> tuple[float, float]:
-    out = subprocess.run([sys.executable, "-c", DRIVER, master, bench, str(rows)],
-                         capture_output=True, text=True)  # fmt: skip
+    env = {**os.environ, "PYSPARK_PYTHON": sys.executable}  # as the tests run local mode
+    out = subprocess.run([sys.executable, "-c", DRIVER, master, bench, str(rows), ARCHIVE[0]],
+                         capture_output=True, text=True, env=env, cwd=tempfile.gettempdir())  # fmt: skip
     if out.returncode:
         raise RuntimeError(out.stderr[-3000:])
     ready, seconds = map(float, out.stdout.split()[-2:])
@@ -79,6 +84,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     bench = str(Path(args.bench).resolve())
+    from sentiment_udf.engines.spark_pack import pack
+
+    packed = pack(Path(tempfile.mkdtemp()) / "pack")
+    ARCHIVE.append(str(packed.env_archive))
     seconds: dict[str, list[float]] = {}
     startup: dict[str, list[float]] = {}
     with (

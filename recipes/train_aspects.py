@@ -35,13 +35,14 @@ ap.add_argument("--epochs", type=int, default=4)
 ap.add_argument("--lr", type=float, default=8e-5)
 ap.add_argument("--head-lr", type=float, default=5e-4)
 ap.add_argument("--limit", type=int, default=0, help="first N pairs only (smoke runs)")
+ap.add_argument("--threads", type=int, default=2, help="torch threads (one per free core)")
 args = ap.parse_args()
 ck, out = args.checkpoint, args.out
 epochs, lr, HEAD_LR = args.epochs, args.lr, args.head_lr
 LABELS = ["negative", "neutral", "positive"]
 torch.manual_seed(0)
 random.seed(0)
-torch.set_num_threads(2)
+torch.set_num_threads(args.threads)
 tok = Tokenizer.from_file(str(ck / "tokenizer.json"))
 tok.enable_truncation(128, strategy="only_first")
 

@@ -94,6 +94,7 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=5e-5)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--limit", type=int, default=0, help="first N sentences only (smoke runs)")
+    ap.add_argument("--threads", type=int, default=2, help="torch threads (one per free core)")
     ap.add_argument(
         "--all",
         action="store_true",
@@ -103,7 +104,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.manual_seed(0)
     random.seed(0)
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     tok = Tokenizer.from_file(str(args.checkpoint / "tokenizer.json"))
     tok.enable_truncation(MAX_TOKENS)
     extra = [s for s in args.extra.split(",") if s]

@@ -21,17 +21,18 @@ master, bare_python, pack_dir, reviews, out, cache_file = sys.argv[1:7]
 report: dict = {}
 
 
-def session(**conf: str) -> SparkSession:
+def session(executor_cores: str | None = "1", **conf: str) -> SparkSession:
     builder = (
         SparkSession.builder.master(master)
         .appName("sentiment-udf-cluster-test")
         .config("spark.pyspark.python", bare_python)  # executors: a Python without our package
         .config("spark.executor.memory", "1g")
-        .config("spark.executor.cores", "1")
         .config("spark.ui.enabled", "false")
         .config("spark.task.maxFailures", "1")
         .config("spark.sql.execution.arrow.maxRecordsPerBatch", "256")
     )
+    if executor_cores is not None:
+        builder = builder.config("spark.executor.cores", executor_cores)
     for key, value in conf.items():
         builder = builder.config(key, value)
     return builder.getOrCreate()
@@ -45,6 +46,18 @@ try:
 except ModelError as exc:
     report["without_pack"] = str(exc)
 report["without_pack_seconds"] = time.perf_counter() - started
+spark.stop()
+
+# Executor cores left unset (each executor takes its worker's one core): a task that needs two
+# is never scheduled, and Spark says nothing.
+spark = session(executor_cores=None, **{"spark.task.cpus": "2"})
+started = time.perf_counter()
+try:
+    register_spark(spark, check_timeout=8)
+    report["unschedulable"] = "registered"
+except ModelError as exc:
+    report["unschedulable"] = str(exc)
+report["unschedulable_seconds"] = time.perf_counter() - started
 spark.stop()
 
 spark = session(
