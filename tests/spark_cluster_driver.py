@@ -48,12 +48,12 @@ except ModelError as exc:
 report["without_pack_seconds"] = time.perf_counter() - started
 spark.stop()
 
-# Executor cores left unset (each executor takes its worker's one core): a task that needs two
-# is never scheduled, and Spark says nothing.
-spark = session(executor_cores=None, **{"spark.task.cpus": "2"})
+# Executors of two cores with tasks of two cpus on one-core workers: no executor ever starts, so
+# no task is ever scheduled, and Spark itself says nothing.
+spark = session(executor_cores="2", **{"spark.task.cpus": "2"})
 started = time.perf_counter()
 try:
-    register_spark(spark, check_timeout=8)
+    register_spark(spark, check_timeout=6)
     report["unschedulable"] = "registered"
 except ModelError as exc:
     report["unschedulable"] = str(exc)
