@@ -271,16 +271,18 @@ def shell(
     scoring: ScoringOptions,
 ) -> None:
     """An interactive SQL prompt with the sentiment functions (reads piped statements too)."""
+    from ..runtime.worker_threads import sigint_to_main_thread
     from .shell import run_shell
     from .sql_session import open_connection
 
-    con = open_connection(
-        db,
-        scoring.model,
-        read_only=read_only,
-        cache=scoring.cache_arg,
-        **scoring.model_kwargs,
-    )
+    with sigint_to_main_thread():  # DuckDB's threads start here: Ctrl-C must reach the prompt
+        con = open_connection(
+            db,
+            scoring.model,
+            read_only=read_only,
+            cache=scoring.cache_arg,
+            **scoring.model_kwargs,
+        )
     code = run_shell(con)
     con.close()
     sys.exit(code)

@@ -10,6 +10,7 @@ from typing import IO
 
 from ..engines.bulk import PROGRESS_ROWS
 from ..runtime.activity import TEXTS_ANSWERED, activity_text
+from ..runtime.worker_threads import quiet_worker
 
 
 class Progress:
@@ -42,6 +43,7 @@ class Progress:
             self.draw()
 
     def _loop(self) -> None:
+        quiet_worker()  # Ctrl-C belongs to the main thread
         while not self._stop.wait(self.every):
             self.draw()
 

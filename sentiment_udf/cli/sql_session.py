@@ -32,6 +32,7 @@ from ..engines.duckdb_functions import register
 from ..engines.file_lock import fresh_file
 from ..engines.sql_names import SourceError
 from ..engines.user_paths import check_database
+from ..runtime.worker_threads import quiet_worker
 from .progress import ActivityLine
 
 FORMATS = ("table", "csv", "json", "parquet")
@@ -122,6 +123,7 @@ def _run_interruptibly(con: duckdb.DuckDBPyConnection, sql: str) -> pa.Table | N
     finished = threading.Event()
 
     def execute() -> None:
+        quiet_worker()  # Ctrl-C belongs to the waiting main thread
         try:
             relation = con.sql(sql)
             outcome["table"] = None if relation is None else relation.to_arrow_table()

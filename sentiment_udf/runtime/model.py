@@ -23,6 +23,7 @@ from .model_files import ModelFiles, locate, used_file_checksums, verify_manifes
 from .onnx_session import check_signature, open_session, softmax
 from .options import check_model_options
 from .result_cache import MEMO, ResultCache, entry_key, from_bytes, model_fingerprint, to_bytes
+from .worker_threads import quiet_worker
 
 LongText = Literal["truncate", "chunk"]
 DEFAULT_MAX_LENGTH = 512
@@ -269,7 +270,9 @@ class SentimentModel:
     def _pool(self) -> ThreadPoolExecutor:
         with self._workers_lock:  # made on first use; a forked child starts without one
             if self._workers is None:
-                self._workers = ThreadPoolExecutor(self.threads, "sentiment-udf")
+                self._workers = ThreadPoolExecutor(
+                    self.threads, "sentiment-udf", initializer=quiet_worker
+                )
             return self._workers
 
     def _forget_workers(self) -> None:

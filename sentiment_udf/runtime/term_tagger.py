@@ -33,6 +33,7 @@ from .model_files import (
 )
 from .onnx_session import KNOWN_INPUTS, open_session
 from .result_cache import MEMO, ResultCache, entry_key, model_fingerprint
+from .worker_threads import quiet_worker
 
 # Sentences (or windows of one) sent to the tagger: a test counts them to prove a run happened.
 SENTENCES_TAGGED = Counter()
@@ -84,7 +85,8 @@ class TermTagger:
         missing = [(s, k) for s, k in zip(unique, keys) if k not in found]
         if missing:
             SENTENCES_TAGGED.add(len(missing))
-            with ThreadPoolExecutor(min(self.threads, len(missing))) as pool:
+            workers = min(self.threads, len(missing))
+            with ThreadPoolExecutor(workers, initializer=quiet_worker) as pool:
                 fresh = list(pool.map(self._tag_one, [s for s, _ in missing]))
             new = {k: _spans_bytes(spans) for (_, k), spans in zip(missing, fresh)}
             answers.update({s: spans for (s, _), spans in zip(missing, fresh)})
