@@ -160,3 +160,34 @@ def test_score_opinions_writes_one_row_per_opinion_and_keeps_every_id(tmp_path):
     assert again.exit_code == 0, again.output
     assert "0 rows" in again.output and "4 were already there" in again.output
     assert duckdb.execute(f"SELECT count(*) FROM '{out}'").fetchall()[0][0] == 5
+
+
+def test_forked_children_tag_while_a_parent_thread_is_mid_run(no_memo):
+    import os
+    import signal
+    import threading
+
+    tagger = load_tagger()
+    stop = threading.Event()
+
+    def busy() -> None:  # the parent keeps a tagger run in flight while it forks
+        n = 0
+        while not stop.is_set():
+            n += 1
+            tagger.tag([f"The screen number {n} is sharp but the hinge {n} creaks."])
+
+    worker = threading.Thread(target=busy, daemon=True)
+    worker.start()
+    statuses = []
+    try:
+        for child in range(8):
+            pid = os.fork()
+            if pid == 0:  # a sentence nobody tagged, so the child's tagger really runs
+                signal.alarm(60)
+                spans = tagger.tag([f"Child {child}: the trackpad is smooth but the fan is loud."])
+                os._exit(0 if len(spans[0]) >= 2 else 3)
+            statuses.append(os.waitpid(pid, 0)[1])
+    finally:
+        stop.set()
+        worker.join(60)
+    assert all(os.WIFEXITED(s) and os.WEXITSTATUS(s) == 0 for s in statuses), statuses

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-import onnxruntime as ort
 
 from ..errors import ModelError
 from .activity import TEXTS_ANSWERED, TEXTS_SCORED
@@ -20,7 +19,7 @@ from .batching import pad, plan_batches
 from .encoding import TextEncoder, is_whitespace, join_title
 from .language import is_other_language
 from .model_files import ModelFiles, locate, used_file_checksums, verify_manifest
-from .onnx_session import check_signature, open_session, softmax
+from .onnx_session import ForkSafeSession, check_inputs, check_signature, softmax
 from .options import check_model_options
 from .result_cache import MEMO, ResultCache, entry_key, from_bytes, model_fingerprint, to_bytes
 from .worker_threads import quiet_worker
@@ -83,10 +82,9 @@ class SentimentModel:
         self.max_batch_rows = max(1, max_batch_rows)
         self.threads = threads or os.cpu_count() or 1
         self.encoder = TextEncoder(self.files.tokenizer, max_length)
-        self.session = open_session(self.files.onnx)
-        self._session_stale = False
-        self._inputs = [i.name for i in self.session.get_inputs()]
-        self._output = check_signature(self.session, self.files.onnx)
+        self.session = ForkSafeSession(self.files.onnx)
+        self._inputs = check_inputs(self.session.get(), self.files.onnx)
+        self._output = check_signature(self.session.get(), self.files.onnx)
         self._workers: ThreadPoolExecutor | None = None
         self._workers_lock = threading.Lock()
         self.fingerprint = model_fingerprint(
@@ -281,15 +279,7 @@ class SentimentModel:
         internal locks may be held): the next score makes new ones."""
         self._workers = None
         self._workers_lock = threading.Lock()
-        self._session_stale = True
-
-    def _current_session(self) -> ort.InferenceSession:
-        if self._session_stale:
-            with self._workers_lock:
-                if self._session_stale:
-                    self.session = open_session(self.files.onnx)
-                    self._session_stale = False
-        return self.session
+        self.session.after_fork_in_child()
 
     def _score_chunked(self, windows: list[list[list[int]]]) -> np.ndarray:
         """Score every window of each text; combine by the mean weighted by window token counts."""
@@ -315,7 +305,7 @@ class SentimentModel:
         if second_starts is not None:
             types = (np.arange(ids.shape[1])[None, :] >= np.array(second_starts)[:, None]) * mask
         feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types.astype(np.int64)}
-        session = self._current_session()
+        session = self.session.get()
         (logits,) = session.run([self._output], {n: feed[n] for n in self._inputs})
         return logits
 

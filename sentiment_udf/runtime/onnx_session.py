@@ -3,6 +3,7 @@ checking its inputs and output, and turning logits into probabilities."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -41,13 +42,43 @@ def open_session(path: Path) -> ort.InferenceSession:
         raise ModelError(f"{path}: not a loadable ONNX model ({reason})") from None
 
 
-def check_signature(session: ort.InferenceSession, path: Path) -> str:
-    names = {i.name for i in session.get_inputs()}
-    if "input_ids" not in names or not names <= KNOWN_INPUTS:
+class ForkSafeSession:
+    """One onnxruntime session shared by threads, reopened on first use in a forked child (a
+    session forked in the middle of a run may hold its internal locks forever)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._session = open_session(path)
+        self._stale = False
+        self._lock = threading.Lock()
+
+    def get(self) -> ort.InferenceSession:
+        if self._stale:
+            with self._lock:
+                if self._stale:
+                    self._session = open_session(self.path)
+                    self._stale = False
+        return self._session
+
+    def after_fork_in_child(self) -> None:
+        self._lock = threading.Lock()
+        self._stale = True
+
+
+def check_inputs(session: ort.InferenceSession, path: Path) -> list[str]:
+    """The session's input names, which must be input_ids and optionally the other two."""
+    names = [i.name for i in session.get_inputs()]
+    if "input_ids" not in names or not set(names) <= KNOWN_INPUTS:
         raise ModelError(
             f"{path}: inputs are {sorted(names)}; expected input_ids, "
             "attention_mask (and optionally token_type_ids)"
         )
+    return names
+
+
+def check_signature(session: ort.InferenceSession, path: Path) -> str:
+    """A classifier's output name, after checking its inputs and its [batch, labels] shape."""
+    check_inputs(session, path)
     outputs = session.get_outputs()
     by_name = {o.name: o for o in outputs}
     output = by_name.get("logits", outputs[0])

@@ -17,10 +17,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 
 from ..errors import ModelError
 from .activity import Counter
+from .batching import pad
 from .encoding import TextEncoder
 from .model_files import (
     EMBEDDED_MODELS_DIR,
@@ -31,7 +31,7 @@ from .model_files import (
     used_file_checksums,
     verify_manifest,
 )
-from .onnx_session import KNOWN_INPUTS, open_session
+from .onnx_session import ForkSafeSession, check_inputs
 from .result_cache import MEMO, ResultCache, entry_key, model_fingerprint
 from .worker_threads import quiet_worker
 
@@ -50,17 +50,13 @@ class TermTagger:
     def __init__(self, model: str | Path | None = None, *, threads: int | None = None) -> None:
         folder = EMBEDDED_MODELS_DIR / EMBEDDED_TAGGER_MODEL_NAME if model is None else model
         self.files: ModelFiles = locate(folder)
-        verify_manifest(self.files.folder)
+        self.checksums_verified = verify_manifest(self.files.folder)
         self.begin, self.inside = _tag_ids(self.files)
         positions = self.files.max_positions or TAGGER_MAX_LENGTH
         self.encoder = TextEncoder(self.files.tokenizer, min(TAGGER_MAX_LENGTH, positions))
         self.threads = threads or os.cpu_count() or 1
-        self.session = open_session(self.files.onnx)
-        self._stale = False
-        self._lock = threading.Lock()
-        self._inputs = [i.name for i in self.session.get_inputs()]
-        if "input_ids" not in self._inputs or not set(self._inputs) <= KNOWN_INPUTS:
-            raise ModelError(f"{self.files.onnx}: inputs are {self._inputs}; expected input_ids")
+        self.session = ForkSafeSession(self.files.onnx)
+        self._inputs = check_inputs(self.session.get(), self.files.onnx)
         self.fingerprint = model_fingerprint(
             used_file_checksums(self.files), {"task": "tag"}, self.files.labels
         )
@@ -107,23 +103,10 @@ class TermTagger:
         return decode_spans(sentence, offsets, tags.tolist(), self.begin, self.inside)
 
     def _logits(self, sequences: list[list[int]]) -> np.ndarray:
-        width = max(len(s) for s in sequences)
-        ids = np.zeros((len(sequences), width), dtype=np.int64)
-        mask = np.zeros_like(ids)
-        for row, sequence in enumerate(sequences):
-            ids[row, : len(sequence)] = sequence
-            mask[row, : len(sequence)] = 1
+        ids, mask = pad(sequences)
         feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
-        (logits,) = self._session().run(None, {n: feed[n] for n in self._inputs})[:1]
+        (logits,) = self.session.get().run(None, {n: feed[n] for n in self._inputs})[:1]
         return logits
-
-    def _session(self) -> ort.InferenceSession:
-        if self._stale:
-            with self._lock:
-                if self._stale:
-                    self.session = open_session(self.files.onnx)
-                    self._stale = False
-        return self.session
 
     def _probe(self) -> None:
         """One probe before any query: a tagger gives one row of tag logits per token."""
@@ -234,8 +217,7 @@ def _after_fork_in_child() -> None:
     _taggers_lock = threading.Lock()
     SENTENCES_TAGGED._after_fork_in_child()
     for tagger in list(_LIVE_TAGGERS):
-        tagger._lock = threading.Lock()
-        tagger._stale = True  # a session forked mid-run may hold its locks: reopen it
+        tagger.session.after_fork_in_child()
 
 
 if hasattr(os, "register_at_fork"):
