@@ -34,6 +34,7 @@ from .sql_names import (
     check_columns,
     qualified,
     quote_identifier,
+    source_types,
     split_table,
     table_exists,
     table_identity,
@@ -126,12 +127,14 @@ def score(
     names_out = tuple(name for name, _, _ in columns_out)
     if id_column in names_out:
         raise SourceError(f"id column {id_column!r} clashes with an output column {names_out}")
-    kept = _kept_columns(con, source, keep, id_column, names_out)
+    all_types = source_types(con, source) if keep else {}
+    kept = _kept_columns(all_types, keep, id_column, names_out)
     started = time.perf_counter()
-    kept_types = _column_types(con, source, kept)
-    written = (*((name, kept_types[name], None) for name in kept), *columns_out)
+    written = (*((name, all_types[name], None) for name in kept), *columns_out)
     sink: _Sink = (
-        _TableSink(con, target_table, id_column, written)
+        _TableSink(
+            con, target_table, id_column, written, one_row_per_id=not (sentences or opinions)
+        )
         if target_table
         else _ParquetSink(con, Path(str(output)), id_column, written)
     )
@@ -143,18 +146,20 @@ def score(
     }
     types = check_columns(con, source, columns, text_columns=("--text-column", "--title-column"))
     _check_ids(con, source, id_column)
-    build: Callable[[SentimentModel, pa.RecordBatch, str, ResultCache | None], pa.Table]
+    build: Callable[[pa.RecordBatch], pa.Table]  # a piece of the batch -> its output rows
     if opinions:
         pair_model = aspect_model or load_aspect_model(None, model.threads, model.english_only)
         found_by = tagger or load_tagger(None, model.threads)
 
-        def build(_model, piece, id_column, cache):
+        def build(piece: pa.RecordBatch) -> pa.Table:
             return _opinion_batch(found_by, pair_model, piece, id_column, cache)
     elif sentences:
-        build = _sentence_batch
+
+        def build(piece: pa.RecordBatch) -> pa.Table:
+            return _sentence_batch(model, piece, id_column, cache)
     else:
 
-        def build(model, piece, id_column, cache):
+        def build(piece: pa.RecordBatch) -> pa.Table:
             return _scored_batch(model, piece, id_column, cache, probabilities)
 
     try:
@@ -168,7 +173,7 @@ def score(
             parts = []
             for start in range(0, batch.num_rows, PROGRESS_ROWS):  # progress within a batch
                 piece = batch.slice(start, PROGRESS_ROWS)
-                parts.append(_with_kept(build(model, piece, id_column, cache), piece, kept))
+                parts.append(_with_kept(build(piece), piece, kept))
                 if progress:
                     progress(scored + start + piece.num_rows, total, done_before + scored)
             sink.write(pa.concat_tables(parts))
@@ -257,16 +262,12 @@ def _with_kept(table: pa.Table, batch: pa.RecordBatch, kept: Sequence[str]) -> p
 
 
 def _kept_columns(
-    con: duckdb.DuckDBPyConnection,
-    source: Source,
-    keep: Sequence[str],
-    id_column: str,
-    names_out: tuple[str, ...],
+    types: dict[str, str], keep: Sequence[str], id_column: str, names_out: tuple[str, ...]
 ) -> list[str]:
-    """The source columns to carry into the output: those named, or all (but the id) for "*"."""
+    """The source columns (`types`: all of them) to carry into the output: those named, or all
+    but the id for "*"."""
     if not keep:
         return []
-    types = _column_types(con, source, None)
     chosen = [c for c in types if c != id_column] if list(keep) == ["*"] else list(keep)
     for name in chosen:
         if name not in types:
@@ -280,14 +281,6 @@ def _kept_columns(
     if len(set(chosen)) != len(chosen):
         raise SourceError(f"--keep names a column twice: {', '.join(chosen)}")
     return chosen
-
-
-def _column_types(
-    con: duckdb.DuckDBPyConnection, source: Source, names: Sequence[str] | None
-) -> dict[str, str]:
-    described = con.execute(f"DESCRIBE SELECT * FROM {source.sql}", list(source.params)).fetchall()
-    types = {row[0]: row[1] for row in described}
-    return types if names is None else {name: types[name] for name in names}
 
 
 def _sql_text(path: Path) -> str:
@@ -371,8 +364,16 @@ class _Sink:
 class _TableSink(_Sink):
     """Rows go into a new table, one transaction per batch."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, name: str, id_column: str, columns: tuple):
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        name: str,
+        id_column: str,
+        columns: tuple,
+        one_row_per_id: bool,
+    ):
         self.con, self.name, self.id_column, self.columns = con, name, id_column, columns
+        self.one_row_per_id = one_row_per_id  # else many (sentences, opinions): no primary key
         self.writer = con.cursor()
         self.schema, self.table = split_table(con, name)
         self.sql = qualified(self.schema, self.table)
@@ -406,10 +407,7 @@ class _TableSink(_Sink):
         self.writer.begin()
         if exists:
             self.writer.execute(f"DROP TABLE {self.sql}")
-        per_review = "label" in [c[0] for c in self.columns] and "position" not in [
-            c[0] for c in self.columns
-        ]
-        key = " PRIMARY KEY" if per_review else ""  # sentences, opinions: many rows per id
+        key = " PRIMARY KEY" if self.one_row_per_id else ""
         rest = ", ".join(
             f"{quote_identifier(name)} {sql_type}" for name, sql_type, _ in self.columns
         )

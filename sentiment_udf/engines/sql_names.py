@@ -176,15 +176,21 @@ def tables_read(con: duckdb.DuckDBPyConnection, source: Source) -> set[str]:
     return names
 
 
+def source_types(con: duckdb.DuckDBPyConnection, source: Source) -> dict[str, str]:
+    """The columns of `source` and their DuckDB types, in order."""
+    described = con.execute(f"DESCRIBE SELECT * FROM {source.sql}", list(source.params)).fetchall()
+    return {row[0]: row[1] for row in described}
+
+
 def check_columns(
     con: duckdb.DuckDBPyConnection,
     source: Source,
     columns: dict[str, str | None],
     text_columns: tuple[str, ...] = (),
 ) -> dict[str, str]:
-    """Check the named columns exist in `source` (and that text ones are VARCHAR); their types."""
-    described = con.execute(f"DESCRIBE SELECT * FROM {source.sql}", list(source.params)).fetchall()
-    types = {row[0]: row[1] for row in described}
+    """Check the named columns exist in `source` (and that text ones are VARCHAR); the types
+    of all its columns."""
+    types = source_types(con, source)
     for option, column in columns.items():
         if column is None:
             continue
