@@ -11,7 +11,8 @@ from sentiment_udf.analysis.opinions import target_key
 from sentiment_udf.cli.main import main
 from sentiment_udf.errors import ModelError
 from sentiment_udf.runtime import term_tagger
-from sentiment_udf.runtime.term_tagger import TermTagger, decode_spans, load_tagger
+from sentiment_udf.runtime.registry import load_tagger
+from sentiment_udf.runtime.term_tagger import TermTagger, decode_spans
 from tests.conftest import shared_file
 
 TWO_TARGETS = "The battery is great but the screen is dim."

@@ -17,7 +17,7 @@ from sentiment_udf.cli.main import main
 PROBE = (
     "import json, sentiment_udf\n"
     "from sentiment_udf.runtime.model_files import EMBEDDED_MODELS_DIR\n"
-    "from sentiment_udf.runtime.term_tagger import load_tagger\n"
+    "from sentiment_udf.runtime.registry import load_tagger\n"
     "model = sentiment_udf.load_model()\n"
     "print(json.dumps({'package': sentiment_udf.__file__, 'models': str(EMBEDDED_MODELS_DIR),\n"
     "    'labels': model.predict(['Love it, works great.', 'Broke after a day.']),\n"

@@ -12,7 +12,8 @@ from ..analysis.aspects import DEFAULT_CONTEXT, score_aspects
 from ..analysis.opinions import find_opinions
 from ..analysis.overall import DEFAULT_NEUTRAL_BAND, document_label
 from ..analysis.sentences import score_sentences
-from ..runtime.term_tagger import TermTagger, load_tagger
+from ..runtime.registry import load_tagger
+from ..runtime.term_tagger import TermTagger
 from .arrow_functions import (
     ArrowFunction,
     CacheSource,

@@ -24,9 +24,9 @@ import pyarrow.parquet as pq
 from ..analysis.opinions import find_opinions
 from ..analysis.sentences import score_sentences
 from ..runtime.model import SentimentModel
-from ..runtime.registry import load_aspect_model
+from ..runtime.registry import load_aspect_model, load_tagger
 from ..runtime.result_cache import ResultCache
-from ..runtime.term_tagger import TermTagger, load_tagger
+from ..runtime.term_tagger import TermTagger
 from .file_lock import exclusive_lock, fresh_file, refuse_link
 from .sql_names import (
     Source,

@@ -22,9 +22,9 @@ except ImportError:  # duckdb < 1.4
 
 from ..runtime.model import SentimentModel
 from ..runtime.options import check_model_options
-from ..runtime.registry import load_aspect_model, load_model
+from ..runtime.registry import load_aspect_model, load_model, load_tagger
 from ..runtime.result_cache import ResultCache, open_cache
-from ..runtime.term_tagger import TermTagger, load_tagger
+from ..runtime.term_tagger import TermTagger
 from .analysis_functions import AnalysisFunctions
 from .arrow_functions import FunctionSet, check_positive_label, language_function
 from .result_types import (
@@ -78,8 +78,9 @@ def register(
     `(title, text)`; sentiment_overall `(text [, neutral_band])`; sentiment_aspects
     `(text, aspects VARCHAR[])`, scored by `aspect_model` (a pair classifier; default: the
     embedded one); sentiment_opinions `(text)` finds the targets with `opinion_model` (a token
-    tagger; default: the embedded one) and labels them with the aspect model. Answers are memoized in the process; `cache=True` (or a path, or
-    $SENTIMENT_UDF_CACHE) also keeps them in a persistent SQLite result cache. `prefix` or `names` ({role: name}) rename them, so
+    tagger; default: the embedded one) and labels them with the aspect model. Answers are
+    memoized in the process; `cache=True` (or a path, or $SENTIMENT_UDF_CACHE) also keeps them
+    in a persistent SQLite result cache. `prefix` or `names` ({role: name}) rename them, so
     several models can sit side by side. `model_options` go to SentimentModel (max_length,
     long_text, threads, onnx_file, token_budget). Registering a name again replaces it.
     `macros=True` also adds the TEMP macros of sql/macros.sql (sentiment_label, ...).

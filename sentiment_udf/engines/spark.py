@@ -16,9 +16,8 @@ from typing import Any
 
 from ..errors import ModelError
 from ..runtime.options import check_model_options
-from ..runtime.registry import load_aspect_model, load_model
+from ..runtime.registry import load_aspect_model, load_model, load_tagger
 from ..runtime.result_cache import open_cache
-from ..runtime.term_tagger import load_tagger
 from . import result_types
 from .analysis_functions import AnalysisFunctions
 from .arrow_functions import FunctionSet, check_positive_label, language_function

@@ -32,8 +32,7 @@ def check_executors(spark: Any, refs: dict, timeout: float = DEFAULT_CHECK_SECON
         where = {"host": socket.gethostname(), "python": sys.executable,
                  "version": sys.version.split()[0]}  # fmt: skip
         try:
-            from sentiment_udf.runtime.registry import load_aspect_model, load_model
-            from sentiment_udf.runtime.term_tagger import load_tagger
+            from sentiment_udf.runtime.registry import load_aspect_model, load_model, load_tagger
         except ImportError as exc:
             return {**where, "problem": "import", "reason": str(exc)}
         try:

@@ -86,7 +86,7 @@ def pack(out: Path, dependencies: bool = True) -> Pack:
 def runtime_distributions() -> list[metadata.Distribution]:
     """The installed distributions sentiment-udf needs at run time (no extras), recursively."""
     found: dict[str, metadata.Distribution] = {}
-    todo = [req for req in _requirements("sentiment-udf")]
+    todo = _requirements("sentiment-udf")
     while todo:
         name = _normal(todo.pop())
         if name in found or name in LEFT_OUT:

@@ -1,5 +1,5 @@
-"""The registry of loaded models: one SentimentModel per (folder, options), shared by every
-connection and thread of the process."""
+"""The registry of loaded models: one SentimentModel per (folder, options) and one TermTagger
+per (folder, threads), shared by every connection and thread of the process."""
 
 from __future__ import annotations
 
@@ -10,10 +10,17 @@ from typing import Any
 
 from ..errors import ModelError
 from .model import SentimentModel
-from .model_files import EMBEDDED_ASPECT_MODEL_NAME, EMBEDDED_MODELS_DIR, resolve_folder
+from .model_files import (
+    EMBEDDED_ASPECT_MODEL_NAME,
+    EMBEDDED_MODELS_DIR,
+    EMBEDDED_TAGGER_MODEL_NAME,
+    resolve_folder,
+)
 from .options import check_model_options
+from .term_tagger import TermTagger
 
 _models: dict[tuple, SentimentModel] = {}
+_taggers: dict[tuple, TermTagger] = {}
 _lock = threading.Lock()
 
 
@@ -50,6 +57,21 @@ def load_aspect_model(
         if label not in loaded.labels:
             raise ModelError(f"{loaded.files.config}: an aspect model needs a {label!r} label")
     return loaded
+
+
+def load_tagger(
+    model: str | Path | TermTagger | None = None, threads: int | None = None
+) -> TermTagger:
+    """The shared TermTagger behind sentiment_opinions for `model` (None: the embedded
+    extractor), one per folder and thread count."""
+    if isinstance(model, TermTagger):
+        return model
+    folder = EMBEDDED_MODELS_DIR / EMBEDDED_TAGGER_MODEL_NAME if model is None else model
+    key = (str(resolve_folder(folder).resolve()), threads)
+    with _lock:
+        if key not in _taggers:
+            _taggers[key] = TermTagger(folder, threads=threads)
+        return _taggers[key]
 
 
 def _after_fork_in_child() -> None:

@@ -10,7 +10,6 @@ the classifiers; answers are memoized (and kept in the persistent cache when one
 from __future__ import annotations
 
 import os
-import threading
 import weakref
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -27,7 +26,6 @@ from .model_files import (
     EMBEDDED_TAGGER_MODEL_NAME,
     ModelFiles,
     locate,
-    resolve_folder,
     used_file_checksums,
     verify_manifest,
 )
@@ -194,27 +192,7 @@ def _spans_from(data: bytes) -> Spans:
 
 
 _LIVE_TAGGERS: weakref.WeakSet[TermTagger] = weakref.WeakSet()
-_taggers: dict[tuple, TermTagger] = {}
-_taggers_lock = threading.Lock()
-
-
-def load_tagger(
-    model: str | Path | TermTagger | None = None, threads: int | None = None
-) -> TermTagger:
-    """The shared TermTagger for `model` (None: the embedded extractor), one per process."""
-    if isinstance(model, TermTagger):
-        return model
-    folder = EMBEDDED_MODELS_DIR / EMBEDDED_TAGGER_MODEL_NAME if model is None else model
-    key = (str(resolve_folder(folder).resolve()), threads)
-    with _taggers_lock:
-        if key not in _taggers:
-            _taggers[key] = TermTagger(folder, threads=threads)
-        return _taggers[key]
-
-
 def _after_fork_in_child() -> None:
-    global _taggers_lock
-    _taggers_lock = threading.Lock()
     SENTENCES_TAGGED._after_fork_in_child()
     for tagger in list(_LIVE_TAGGERS):
         tagger.session.after_fork_in_child()
