@@ -140,8 +140,11 @@ def _pty_shell(tiny_model, tmp_path):
     leader, follower = pty.openpty()
     process = subprocess.Popen(
         with_default_sigint([script(), "shell", "--model", str(tiny_model)]),
-        stdin=follower, stdout=follower, stderr=follower,
-        env={**os.environ, "HOME": str(tmp_path)}, close_fds=True,
+        stdin=follower,
+        stdout=follower,
+        stderr=follower,
+        env={**os.environ, "HOME": str(tmp_path)},
+        close_fds=True,
         preexec_fn=_controlling_terminal,  # so that Ctrl-C on it sends SIGINT, as in a terminal
     )
     os.close(follower)
@@ -157,7 +160,7 @@ def _pty_shell(tiny_model, tmp_path):
                 except OSError:
                     break
         assert marker in seen[0], seen[0][-2000:]
-        found, seen[0] = seen[0], seen[0][seen[0].index(marker) + len(marker):]
+        found, seen[0] = seen[0], seen[0][seen[0].index(marker) + len(marker) :]
         return found
 
     return process, leader, read_until
@@ -252,8 +255,11 @@ def test_the_stored_call_guard_is_decided_on_the_parsed_statement_not_its_words(
     with pytest.raises(StoredCallError, match="refused: column g.l"):
         run(con, generated)
     with pytest.raises(StoredCallError, match="refused"):
-        run(con, "CREATE TABLE d (r VARCHAR DEFAULT 'use begin commit', "
-                 "s DOUBLE DEFAULT sentiment_score('attach'))")
+        run(
+            con,
+            "CREATE TABLE d (r VARCHAR DEFAULT 'use begin commit', "
+            "s DOUBLE DEFAULT sentiment_score('attach'))",
+        )
     assert con.execute("SELECT count(*) FROM duckdb_tables()").fetchall() == [(0,)]
     warnings: list[str] = []
     run(con, f"CREATE MACRO label_of(r) AS classify_sentiment(r) {words}", warnings.append)

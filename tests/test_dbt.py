@@ -22,8 +22,7 @@ def _dbt_build(project: Path, db: Path, *select: str) -> subprocess.CompletedPro
     env = {**os.environ, "REVIEWS_DUCKDB": str(db), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
     chosen = ["--select", *select] if select else []
     return subprocess.run(
-        [str(DBT), "build", "--project-dir", str(project), "--profiles-dir", str(project),
-         *chosen],
+        [str(DBT), "build", "--project-dir", str(project), "--profiles-dir", str(project), *chosen],
         capture_output=True,
         text=True,
         env=env,
@@ -40,7 +39,7 @@ def project(tmp_path):
     return copy
 
 
-def test_dbt_build_scores_the_seed_and_incremental_adds_only_new_rows(project, tmp_path):
+def test_dbt_build_scores_the_seed_and_incremental_adds_only_new_rows(project, tmp_path, no_memo):
     db = tmp_path / "reviews.duckdb"
     seed = project / "seeds" / "raw_reviews.csv"
     with seed.open(newline="", encoding="utf-8") as stream:
@@ -83,12 +82,14 @@ def test_dbt_build_scores_the_seed_and_incremental_adds_only_new_rows(project, t
     assert opinions[2] > 50 and opinions[3] > 0
     local = duckdb.connect()
     sentiment_udf.register(local)
+    no_memo.reset()
     for _, title, review, label in overall:  # dbt's document label is DuckDB's, row for row
         assert (
             local.execute("SELECT sentiment_overall(?, ?)", [title, review]).fetchall()[0][0]
             == label
         )
     assert {label for *_, label in overall} >= {"positive", "negative"}
+    assert no_memo() >= len(overall)  # DuckDB's side ran the model, not the memo
     assert aspects[2] > 0 and aspects[0] - aspects[2] == aspects[3]
 
     with seed.open("a", newline="", encoding="utf-8") as stream:

@@ -21,27 +21,47 @@ TEACHER = SHARED_DATA.parent / "models" / "sentiment-en-reviews-v2"
 def _recipe(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, str(ROOT / "recipes" / "distill_student.py"), *args],
-        capture_output=True, text=True, timeout=600,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
 
 
 def test_the_distillation_recipe_runs_resumes_and_exports(tmp_path):
     pytest.importorskip("torch", reason="torch missing: pip install -e '.[test]'")
     pytest.importorskip("transformers", reason="transformers missing: pip install -e '.[test]'")
-    if not (TEACHER / "checkpoint").is_dir() or not (SHARED_DATA / "distill_texts.parquet").is_file():
+    if (
+        not (TEACHER / "checkpoint").is_dir()
+        or not (SHARED_DATA / "distill_texts.parquet").is_file()
+    ):
         pytest.skip(f"{TEACHER} or {SHARED_DATA}/distill_texts.parquet is missing")
     work = tmp_path / "work"
-    teacher = _recipe("teacher", str(TEACHER / "checkpoint"), str(TEACHER / "onnx" / "model_fp32.onnx"),
-                      str(SHARED_DATA), str(work), "--limit", "24")
+    teacher = _recipe(
+        "teacher",
+        str(TEACHER / "checkpoint"),
+        str(TEACHER / "onnx" / "model_fp32.onnx"),
+        str(SHARED_DATA),
+        str(work),
+        "--limit",
+        "24",
+    )
     assert teacher.returncode == 0, teacher.stderr[-2000:]
     assert (work / "teacher.parquet").is_file()
-    first = _recipe("train", str(TEACHER / "checkpoint"), str(work), "--batch", "8", "--max-steps", "2")
+    first = _recipe(
+        "train", str(TEACHER / "checkpoint"), str(work), "--batch", "8", "--max-steps", "2"
+    )
     assert first.returncode == 0, first.stderr[-2000:]
-    again = _recipe("train", str(TEACHER / "checkpoint"), str(work), "--batch", "8", "--max-steps", "3")
+    again = _recipe(
+        "train", str(TEACHER / "checkpoint"), str(work), "--batch", "8", "--max-steps", "3"
+    )
     assert again.returncode == 0 and "resumed at step 2/3" in again.stdout, again.stdout
     out = tmp_path / "fast"
-    exported = subprocess.run([script(), "models", "export", str(work / "student"), str(out), "--int8"],
-                              capture_output=True, text=True, timeout=600)
+    exported = subprocess.run(
+        [script(), "models", "export", str(work / "student"), str(out), "--int8"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert exported.returncode == 0, exported.stderr[-2000:]
     model = SentimentModel(out)
     assert model.checksums_verified and model.labels == ("negative", "positive")

@@ -43,9 +43,7 @@ def test_fast_model_nulls_blank_and_clear_reviews(fast_con):
 
 def test_fast_model_scores_a_text_the_same_alone_and_among_others(fast_con, no_memo):
     texts = [f"review {i}: {'great value' if i % 2 else 'stopped working'}" for i in range(40)]
-    together = fast_con.execute(
-        "SELECT sentiment_score(t) FROM unnest(?) u(t)", [texts]
-    ).fetchall()
+    together = fast_con.execute("SELECT sentiment_score(t) FROM unnest(?) u(t)", [texts]).fetchall()
     alone = [fast_con.execute("SELECT sentiment_score(?)", [t]).fetchall()[0] for t in texts[:8]]
     assert no_memo() == 48  # both sides ran the model
     assert np.allclose([a[0] for a in alone], [t[0] for t in together[:8]], atol=1e-12)
@@ -68,6 +66,12 @@ def test_fast_model_by_name_in_the_cli_and_verify():
     assert verified.returncode == 0 and '"checksums_verified": true' in verified.stdout
     info = cli("models", "info", "fast")
     assert "non-commercial" in info.stdout  # the card's terms are printed
-    scored = cli("query", "SELECT classify_sentiment('Love it, works great') AS l",
-                 "--model", "fast", "--format", "csv")
+    scored = cli(
+        "query",
+        "SELECT classify_sentiment('Love it, works great') AS l",
+        "--model",
+        "fast",
+        "--format",
+        "csv",
+    )
     assert scored.stdout == "l\npositive\n", scored.stderr

@@ -65,15 +65,19 @@ def test_null_blank_guarded_and_targetless_text(embedded_con):
     assert opinions(embedded_con, "It is what it is.") == []
 
 
-def test_a_target_asked_for_by_name_gets_the_same_answer_from_sentiment_aspects(embedded_con):
+def test_a_target_asked_for_by_name_gets_the_same_answer_from_sentiment_aspects(
+    embedded_con, no_memo
+):
     text = "Great food, but the service was slow and the prices are high. The decor is lovely."
     found = opinions(embedded_con, text)
     assert len(found) >= 3
     compared = 0
     for o in found:
+        no_memo.reset()
         (aspect,) = embedded_con.execute(
             "SELECT sentiment_aspects(?, [?])[1]", [text, o["target"]]
         ).fetchall()[0]
+        assert no_memo() >= 1  # the aspect model ran again for this pair
         if aspect["mentions"] == 1:  # the target written once: one pair, the same pair
             assert aspect["label"] == o["label"]
             assert aspect["score"] == pytest.approx(o["score"], abs=1e-12)

@@ -84,13 +84,18 @@ def test_a_second_score_into_the_same_parquet_output_is_refused_while_the_first_
     out = tmp_path / "out.parquet"
     lock = tmp_path / "out.parquet.lock"
     args = _score(tiny_model, "--input", str(source), "--output", str(out), "--batch-rows", "2000")
-    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(lock)],
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(lock)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "locked"
         for flags in ([], ["--replace"], ["--resume"]):
-            assert_one_line_error(cli(*args, *flags), "being written by another process",
-                                  "out.parquet")
+            assert_one_line_error(
+                cli(*args, *flags), "being written by another process", "out.parquet"
+            )
         assert not out.exists() and not (tmp_path / "out.parquet.parts").exists()
     finally:
         holder.communicate("", timeout=60)
@@ -380,7 +385,9 @@ def test_resume_after_a_kill_between_the_final_rename_and_the_parts_removal_adds
     for flags in (["--resume"], ["--replace"]):
         died = subprocess.run(
             [sys.executable, "-c", DIE_AT_PARTS_REMOVAL, str(out), *args, *flags],
-            capture_output=True, text=True, timeout=300,
+            capture_output=True,
+            text=True,
+            timeout=300,
         )
         assert died.returncode == 9, died.stderr
         assert (tmp_path / "out.parquet.parts").is_dir()  # the window the kill landed in

@@ -403,7 +403,9 @@ def test_a_bad_memo_size_in_the_environment_warns_and_keeps_the_default(value):
     done = subprocess.run(
         [sys.executable, "-c", code],
         env={**os.environ, "SENTIMENT_UDF_MEMO_BYTES": value},
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
     assert int(done.stdout) == 64 * 1024 * 1024 and "SENTIMENT_UDF_MEMO_BYTES" in done.stderr
@@ -501,6 +503,8 @@ def test_fork_while_another_thread_scores_through_the_cache_never_hangs_the_chil
     )
     done = subprocess.run(
         [sys.executable, "-c", script, str(tiny_model), str(tmp_path / "c.sqlite")],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert done.returncode == 0, (done.stdout, done.stderr[-2000:])

@@ -34,7 +34,7 @@ def run(*args: str):
     return CliRunner().invoke(main, ["score", *args, "--quiet"])
 
 
-def test_query_keep_and_probabilities_into_csv(shop, tiny_model, tmp_path):
+def test_query_keep_and_probabilities_into_csv(shop, tiny_model, tmp_path, no_memo):
     out = tmp_path / "scored.csv"
     result = run(
         "--db", str(shop), "--query", "SELECT * FROM reviews WHERE id % 2 = 0", "--id-column",
@@ -49,7 +49,9 @@ def test_query_keep_and_probabilities_into_csv(shop, tiny_model, tmp_path):
                              *(f"p_{label}" for label in model.labels)]  # fmt: skip
     assert sorted(int(r["id"]) for r in rows) == list(range(0, ROWS, 2))
     texts = {i: f"review {i} good value" for i in range(0, ROWS, 2)}
+    no_memo.reset()
     probs = model.predict_proba([texts[int(r["id"])] for r in rows])
+    assert no_memo() == len(rows)  # the test's side ran the model too, not the memo
     for row, p in zip(rows, probs):
         assert row["store"] == f"shop {int(row['id']) % 3}"
         assert float(row["price"]) == int(row["id"]) * 1.5
@@ -67,10 +69,13 @@ def test_keep_all_columns_into_a_table(shop, tmp_path):
     con = duckdb.connect(str(shop))
     columns = [r[0] for r in con.execute("DESCRIBE scored").fetchall()]
     assert columns == ["id", "review", "store", "price", "label", "score"]
-    assert con.execute(
-        "SELECT count(*) FROM scored s JOIN reviews r USING (id) WHERE s.store = r.store "
-        "AND s.price = r.price AND s.review = r.review"
-    ).fetchall()[0][0] == ROWS
+    assert (
+        con.execute(
+            "SELECT count(*) FROM scored s JOIN reviews r USING (id) WHERE s.store = r.store "
+            "AND s.price = r.price AND s.review = r.review"
+        ).fetchall()[0][0]
+        == ROWS
+    )
     con.close()
 
 
@@ -90,7 +95,9 @@ def test_clashes_and_bad_queries_are_refused_before_any_work(shop, tiny_model, t
     sentences = run(*base, "--table", "reviews", "--sentences", "--probabilities")
     assert sentences.exit_code != 0 and "--probabilities" in sentences.output
     assert not out.exists()
-    assert duckdb.connect(str(shop)).execute("SELECT count(*) FROM reviews").fetchall()[0][0] == ROWS
+    assert (
+        duckdb.connect(str(shop)).execute("SELECT count(*) FROM reviews").fetchall()[0][0] == ROWS
+    )
     with pytest.raises(SourceError):
         query_source("CREATE TABLE t AS SELECT 1")
 

@@ -129,8 +129,14 @@ def test_overall_mixed_positive_negative_and_band(aspect_con):
     rows = con.execute(
         "SELECT sentiment_overall(?), sentiment_overall(?), sentiment_overall(?), "
         "sentiment_overall(?), sentiment_overall(?, 0.49), sentiment_overall('Mixed bag', ?)",
-        [mixed, "Love it. Works perfectly.", "Broke at once. Total waste of money.", kind,
-         mixed, mixed],
+        [
+            mixed,
+            "Love it. Works perfectly.",
+            "Broke at once. Total waste of money.",
+            kind,
+            mixed,
+            mixed,
+        ],
     ).fetchall()[0]
     assert rows == ("mixed", "positive", "negative", "negative", "neutral", "mixed")
     whole = con.execute("SELECT sentiment_score(?)", [mixed]).fetchall()[0][0]
@@ -300,7 +306,11 @@ def test_english_only_false_reaches_the_aspect_model_and_guarded_text_is_null_ev
     )
     assert guarded.execute(query, [GERMAN] * 4).fetchall()[0] == (None, None, None, None)
     aspects, overall, sentences, score = anything.execute(query, [GERMAN] * 4).fetchall()[0]
-    assert aspects[0]["mentions"] == 1 and aspects[0]["label"] in ("negative", "neutral", "positive")
+    assert aspects[0]["mentions"] == 1 and aspects[0]["label"] in (
+        "negative",
+        "neutral",
+        "positive",
+    )
     assert overall in ("negative", "positive", "neutral", "mixed") and len(sentences) == 3
     assert score is not None
 

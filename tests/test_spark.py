@@ -153,7 +153,7 @@ def test_model_prefix_and_non_text_arguments(spark, tiny_model):
         spark.sql("SELECT tiny_sentiment_score(id) FROM tiny_input").collect()
 
 
-def test_sentences_overall_aspects_and_opinions_match_duckdb(spark):
+def test_sentences_overall_aspects_and_opinions_match_duckdb(spark, no_memo):
     texts = [
         "The screen is gorgeous. The batteries die within an hour!!! would not buy",
         "Great value.",
@@ -191,6 +191,7 @@ def test_sentences_overall_aspects_and_opinions_match_duckdb(spark):
             {**x.asDict(), "evidence": [e.asDict() for e in x["evidence"]]} for x in row["a"]
         ]
         assert spark_aspects == a
+    assert no_memo() > 0  # DuckDB's side ran the models (Spark's workers are other processes)
 
 
 def test_register_spark_with_a_result_cache(spark, tmp_path):
@@ -256,7 +257,7 @@ def test_a_failed_executor_check_is_one_line_naming_the_python_fix():
     assert "\n" not in reason
 
 
-def test_document_label_forms_match_duckdb(spark):
+def test_document_label_forms_match_duckdb(spark, no_memo):
     rows = [
         ("Great blender", "Crushes ice in seconds. The lid is a bit loose, but I love it.", 0.3),
         ("Returned it", "The motor died after a week and support never answered.", 0.1),
@@ -282,3 +283,4 @@ def test_document_label_forms_match_duckdb(spark):
     assert [tuple(r) for r in got] == expected
     assert {e[1] for e in expected[:3]} <= {"positive", "negative", "neutral", "mixed"}
     assert expected[3] == (None, None, None, None) and expected[4] == (None, None, None, None)
+    assert no_memo() > 0  # DuckDB's side ran the model (Spark's workers are other processes)

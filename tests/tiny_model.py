@@ -64,8 +64,11 @@ def build_tiny_model(
             numpy_helper.from_array(np.array([2], dtype=np.int64), "axis_last"),
             numpy_helper.from_array(np.array([1], dtype=np.int64), "axis_seq"),
         ]
-        + ([numpy_helper.from_array(np.array([np.nan], dtype=np.float32), "nan")]
-           if broken == "nan" else []),
+        + (
+            [numpy_helper.from_array(np.array([np.nan], dtype=np.float32), "nan")]
+            if broken == "nan"
+            else []
+        ),
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
