@@ -42,9 +42,13 @@ def open_session(path: Path) -> ort.InferenceSession:
         raise ModelError(f"{path}: not a loadable ONNX model ({reason})") from None
 
 
+_PARENTS_SESSIONS: list[ort.InferenceSession] = []  # in a forked child: never run, never freed
+
+
 class ForkSafeSession:
     """One onnxruntime session shared by threads, reopened on first use in a forked child (a
-    session forked in the middle of a run may hold its internal locks forever)."""
+    session forked in the middle of a run may hold its internal locks forever, so the parent's
+    is kept unfreed there: its destructor could wait on them)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -56,6 +60,7 @@ class ForkSafeSession:
         if self._stale:
             with self._lock:
                 if self._stale:
+                    _PARENTS_SESSIONS.append(self._session)
                     self._session = open_session(self.path)
                     self._stale = False
         return self._session

@@ -37,6 +37,7 @@ DEFAULT_MAX_ENTRIES = 2_000_000
 MEMO_ENTRY_OVERHEAD = 200  # bytes a memo entry costs beyond its key and value (dict, objects)
 LOOKUP_CHUNK = 500  # keys per SELECT ... IN (...)
 BUSY_TIMEOUT_MS = 10_000  # a writer holds the lock for milliseconds; a loaded machine stretches it
+FORK_WAIT_S = BUSY_TIMEOUT_MS / 1000 + 5  # how long a fork waits for a thread to leave SQLite
 NETWORK_FILESYSTEMS = {"nfs", "nfs4", "cifs", "smb3", "smbfs", "fuse.sshfs", "9p", "afs", "lustre"}
 
 
@@ -90,6 +91,7 @@ class ResultMemo:
         self.hits = 0  # answers found here
         self.misses = 0  # answers looked for and not found
         self.writes = 0  # answers stored
+        self._held_at_fork = False
 
     @property
     def bytes_used(self) -> int:
@@ -132,8 +134,19 @@ class ResultMemo:
     def counters(self) -> dict[str, int]:
         return {"hits": self.hits, "misses": self.misses, "writes": self.writes}
 
+    def _before_fork(self) -> None:
+        """Held across a fork, so that no other thread is halfway through changing the memo."""
+        self._held_at_fork = self._lock.acquire(timeout=FORK_WAIT_S)
+
+    def _after_fork_in_parent(self) -> None:
+        if self._held_at_fork:
+            self._held_at_fork = False
+            self._lock.release()
+
     def _after_fork_in_child(self) -> None:
-        self._lock = threading.Lock()  # a parent's thread may have held it at the fork
+        self._lock = threading.Lock()
+        if not self._held_at_fork:  # another thread was stuck in it: start empty, not torn
+            self._entries, self._bytes = OrderedDict(), 0
 
 
 def memo_bytes_from_environment() -> int:
@@ -183,6 +196,7 @@ class ResultCache:
         self.misses = 0
         self.writes = 0  # answers this process added to the file
         self._unsaved = {"hits": 0, "misses": 0, "writes": 0}  # not yet added to the file's totals
+        self._held_at_fork = False
         _LIVE_CACHES.add(self)
 
     # --- the two calls scoring makes: they never raise --------------------------------------
@@ -329,7 +343,7 @@ class ResultCache:
 
     def _open(self, strict: bool = False) -> sqlite3.Connection:
         if self._pid != os.getpid():  # a forked child: the parent's connection is not ours
-            self._connection, self._pid = None, os.getpid()
+            self._forget_parents_connection()
         if self._connection is not None:
             return self._connection
         if not strict:
@@ -377,10 +391,29 @@ class ResultCache:
                 stacklevel=3,
             )
 
+    def _before_fork(self) -> None:
+        """Held across a fork, so that no other thread is inside SQLite at that instant: a
+        child that inherits SQLite's record of a lock that a parent thread held (a read, a
+        write) sees the file as locked by itself, waits out the busy timeout and gives up."""
+        self._held_at_fork = self._lock.acquire(timeout=FORK_WAIT_S)
+
+    def _after_fork_in_parent(self) -> None:
+        if self._held_at_fork:
+            self._held_at_fork = False
+            self._lock.release()
+
     def _after_fork_in_child(self) -> None:
-        """The parent's lock and connection are not the child's: a thread may have held the
-        lock at the fork, and a SQLite connection must not cross a fork."""
+        """The parent's lock and connection are not the child's. The parent's connection is
+        kept, never closed here (closing it would release SQLite locks that are the parent's
+        and touch state a parent thread may have left half changed); the child opens its own."""
+        self._forget_parents_connection()
         self._lock = threading.Lock()
+        if not self._held_at_fork:  # a parent thread was stuck inside SQLite at the fork
+            self.disabled = True
+
+    def _forget_parents_connection(self) -> None:
+        if self._connection is not None:
+            _PARENTS_CONNECTIONS.append(self._connection)
         self._connection, self._pid = None, os.getpid()
 
 
@@ -468,6 +501,22 @@ def _refuse_network_filesystem(path: Path) -> None:
 
 _CACHES: dict[tuple[str, int], ResultCache] = {}
 _CACHES_LOCK = threading.Lock()
+_PARENTS_CONNECTIONS: list[sqlite3.Connection] = []  # in a forked child: never used, never closed
+_FORKING: list[ResultCache] = []  # the caches held across the fork in progress
+
+
+def _before_fork() -> None:
+    _FORKING[:] = list(_LIVE_CACHES)
+    MEMO._before_fork()
+    for cache in _FORKING:
+        cache._before_fork()
+
+
+def _after_fork_in_parent() -> None:
+    for cache in reversed(_FORKING):
+        cache._after_fork_in_parent()
+    MEMO._after_fork_in_parent()
+    _FORKING.clear()
 
 
 def _after_fork_in_child() -> None:
@@ -478,6 +527,7 @@ def _after_fork_in_child() -> None:
     MEMO._after_fork_in_child()
     for cache in list(_LIVE_CACHES):
         cache._after_fork_in_child()
+    _FORKING.clear()
 
 
 def _flush_all_counters() -> None:
@@ -486,7 +536,11 @@ def _flush_all_counters() -> None:
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+    os.register_at_fork(
+        before=_before_fork,
+        after_in_parent=_after_fork_in_parent,
+        after_in_child=_after_fork_in_child,
+    )
 atexit.register(_flush_all_counters)
 
 
