@@ -3,6 +3,11 @@ through real DuckDB SQL, the CLI and the runtime (real onnxruntime sessions)."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+import textwrap
+
 import duckdb
 import pytest
 from click.testing import CliRunner
@@ -115,6 +120,43 @@ def test_a_long_sentence_is_tagged_in_windows_within_the_text(embedded_con):
         text[o["position"] - 1 : o["position"] - 1 + o["length"]] == o["target"] for o in found
     )
     assert found[-1]["target"] == "screen"  # the last window was read too
+
+
+@pytest.mark.heavy
+def test_a_long_review_gets_every_opinion_in_bounded_memory():
+    """A 3 MB review of 60,000 sentences (200 distinct): every sentence's two opinions come back,
+    in text order, and it costs about 115 MB beyond the text (120,000 opinions), not a copy per sentence."""
+    script = textwrap.dedent(
+        """
+        import json, duckdb, sentiment_udf
+        def peak():
+            for line in open("/proc/self/status"):
+                if line.startswith("VmHWM"):
+                    return int(line.split()[1]) / 1024
+        con = duckdb.connect()
+        sentiment_udf.register(con)
+        con.execute("CREATE TABLE t AS SELECT string_agg('Day ' || (i % 200) || "
+                    "': the battery is bad but the screen is great.', ' ' ORDER BY i) AS x FROM range(60000) r(i)")
+        con.execute("SELECT sentiment_opinions('The battery is bad.')").fetchall()
+        before = peak()
+        found = con.execute("SELECT len(x), len(o), list_transform(o[1:3], lambda e: e.target), "
+                            "list_count(list_filter(o, lambda e: e.target = 'screen')), "
+                            "o[-1].position + o[-1].length - 1 "
+                            "FROM (SELECT x, sentiment_opinions(x) AS o FROM t)").fetchall()[0]
+        print(json.dumps({"found": found, "growth_mb": peak() - before}))
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    length, count, first, screens, last_end = result["found"]
+    assert length > 3_000_000
+    assert first == ["battery", "screen", "battery"]
+    assert screens == 60_000 and count == 120_000  # one battery and one screen per sentence
+    assert last_end == length - len(" is great.")  # the last sentence's "screen"
+    assert result["growth_mb"] < 400, result
 
 
 def test_tagger_memo_answers_repeats_and_counts_runs(no_memo):
