@@ -3,6 +3,7 @@ on the SemEval-2014 holdout sentences, polarity of sentiment_aspects with each a
 throughput beside sentiment on reviews_bench.parquet, and the top complaints of reviews_dev.csv.
 
     python benchmarks/opinions.py [--data ../shared/data] [--aspect-models aspects,PATH]
+        [--opinion-model TAGGER_FOLDER]
         [--rows 600] [--rounds 3]
 
 Extraction: a predicted target counts when its span is exactly a gold term's (character offsets),
@@ -146,13 +147,14 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", default="../shared/data", type=Path)
     parser.add_argument("--aspect-models", default="aspects")
+    parser.add_argument("--opinion-model", default=None, help="a tagger folder (default: embedded)")
     parser.add_argument("--rows", type=int, default=600)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--skip", default="", help="comma-separated: throughput,complaints")
     args = parser.parse_args()
     skip = set(args.skip.split(","))
     con = duckdb.connect()
-    sentiment_udf.register(con)
+    sentiment_udf.register(con, opinion_model=args.opinion_model)
     report: dict = {"extraction": extraction(con, args.data)}
     report["polarity"] = polarity(args.data, args.aspect_models.split(","))
     if "throughput" not in skip:
