@@ -91,7 +91,6 @@ class ResultMemo:
         self.hits = 0  # answers found here
         self.misses = 0  # answers looked for and not found
         self.writes = 0  # answers stored
-        self._held_at_fork = False
 
     @property
     def bytes_used(self) -> int:
@@ -134,18 +133,10 @@ class ResultMemo:
     def counters(self) -> dict[str, int]:
         return {"hits": self.hits, "misses": self.misses, "writes": self.writes}
 
-    def _before_fork(self) -> None:
-        """Held across a fork, so that no other thread is halfway through changing the memo."""
-        self._held_at_fork = self._lock.acquire(timeout=FORK_WAIT_S)
-
-    def _after_fork_in_parent(self) -> None:
-        if self._held_at_fork:
-            self._held_at_fork = False
-            self._lock.release()
-
-    def _after_fork_in_child(self) -> None:
+    def _after_fork_in_child(self, held: bool) -> None:
+        """`held`: the fork held the lock, so no other thread was halfway through a change."""
         self._lock = threading.Lock()
-        if not self._held_at_fork:  # another thread was stuck in it: start empty, not torn
+        if not held:  # another thread was stuck in it: start empty, not torn
             self._entries, self._bytes = OrderedDict(), 0
 
 
@@ -196,7 +187,6 @@ class ResultCache:
         self.misses = 0
         self.writes = 0  # answers this process added to the file
         self._unsaved = {"hits": 0, "misses": 0, "writes": 0}  # not yet added to the file's totals
-        self._held_at_fork = False
         _LIVE_CACHES.add(self)
 
     # --- the two calls scoring makes: they never raise --------------------------------------
@@ -391,24 +381,14 @@ class ResultCache:
                 stacklevel=3,
             )
 
-    def _before_fork(self) -> None:
-        """Held across a fork, so that no other thread is inside SQLite at that instant: a
-        child that inherits SQLite's record of a lock that a parent thread held (a read, a
-        write) sees the file as locked by itself, waits out the busy timeout and gives up."""
-        self._held_at_fork = self._lock.acquire(timeout=FORK_WAIT_S)
-
-    def _after_fork_in_parent(self) -> None:
-        if self._held_at_fork:
-            self._held_at_fork = False
-            self._lock.release()
-
-    def _after_fork_in_child(self) -> None:
+    def _after_fork_in_child(self, held: bool) -> None:
         """The parent's lock and connection are not the child's. The parent's connection is
         kept, never closed here (closing it would release SQLite locks that are the parent's
-        and touch state a parent thread may have left half changed); the child opens its own."""
+        and touch state a parent thread may have left half changed); the child opens its own.
+        `held`: the fork held the lock, so no parent thread was inside SQLite at that instant."""
         self._forget_parents_connection()
         self._lock = threading.Lock()
-        if not self._held_at_fork:  # a parent thread was stuck inside SQLite at the fork
+        if not held:  # a parent thread was stuck inside SQLite at the fork
             self.disabled = True
 
     def _forget_parents_connection(self) -> None:
@@ -502,21 +482,27 @@ def _refuse_network_filesystem(path: Path) -> None:
 _CACHES: dict[tuple[str, int], ResultCache] = {}
 _CACHES_LOCK = threading.Lock()
 _PARENTS_CONNECTIONS: list[sqlite3.Connection] = []  # in a forked child: never used, never closed
-_FORKING: list[ResultCache] = []  # the caches held across the fork in progress
+# The memo and caches whose locks the fork in progress holds (True) or waited for in vain.
+_HELD_ACROSS_FORK: dict[ResultMemo | ResultCache, bool] = {}
+
+
+def _lock_owners() -> list[ResultMemo | ResultCache]:
+    return [MEMO, *_LIVE_CACHES]
 
 
 def _before_fork() -> None:
-    _FORKING[:] = list(_LIVE_CACHES)
-    MEMO._before_fork()
-    for cache in _FORKING:
-        cache._before_fork()
+    """Hold the memo's and every cache's lock across a fork, so that no other thread is halfway
+    through the memo or inside SQLite at that instant: a child that inherits SQLite's record of
+    a lock a parent thread held sees the file as locked by itself and waits out the timeout."""
+    for owner in _lock_owners():
+        _HELD_ACROSS_FORK[owner] = owner._lock.acquire(timeout=FORK_WAIT_S)
 
 
 def _after_fork_in_parent() -> None:
-    for cache in reversed(_FORKING):
-        cache._after_fork_in_parent()
-    MEMO._after_fork_in_parent()
-    _FORKING.clear()
+    for owner, held in reversed(_HELD_ACROSS_FORK.items()):
+        if held:
+            owner._lock.release()
+    _HELD_ACROSS_FORK.clear()
 
 
 def _after_fork_in_child() -> None:
@@ -524,10 +510,9 @@ def _after_fork_in_child() -> None:
     which may have held them, do not exist there)."""
     global _CACHES_LOCK
     _CACHES_LOCK = threading.Lock()
-    MEMO._after_fork_in_child()
-    for cache in list(_LIVE_CACHES):
-        cache._after_fork_in_child()
-    _FORKING.clear()
+    for owner in _lock_owners():
+        owner._after_fork_in_child(_HELD_ACROSS_FORK.get(owner, False))
+    _HELD_ACROSS_FORK.clear()
 
 
 def _flush_all_counters() -> None:
