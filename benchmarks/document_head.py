@@ -35,8 +35,7 @@ L2 = (0.003, 0.01, 0.03)
 OFFSETS = np.arange(-1.5, 3.0, 0.1)
 
 
-def hidden_states(texts: list[str]) -> dict[str, np.ndarray]:
-    model = load_model()
+def hidden_states(model, texts: list[str]) -> dict[str, np.ndarray]:
     graph = onnx.load(str(model.files.onnx))
     for name in LAYERS.values():
         graph.graph.output.append(onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None))
@@ -45,7 +44,7 @@ def hidden_states(texts: list[str]) -> dict[str, np.ndarray]:
     session = ort.InferenceSession(graph.SerializeToString(), options, providers=["CPUExecutionProvider"])
     ids = [e.ids for e in model.encoder.tokenizer.encode_batch(texts)]
     ids = [e if len(e) <= 512 else e[:511] + [e[-1]] for e in ids]
-    out: dict[str, np.ndarray] = {}
+    out: dict[str, list[np.ndarray]] = {}
     for start in range(0, len(ids), 16):
         batch = ids[start : start + 16]
         width = max(map(len, batch))
@@ -57,7 +56,7 @@ def hidden_states(texts: list[str]) -> dict[str, np.ndarray]:
         pooled = (last * mask[:, :, None]).sum(1) / mask.sum(1, keepdims=True)
         for key, value in (("margin", logits[:, 1:] - logits[:, :1]), ("pre_classifier", relu),
                            ("last_layer_mean", pooled)):
-            out.setdefault(key, []).append(value)  # type: ignore[attr-defined]
+            out.setdefault(key, []).append(value)
     return {k: np.vstack(v) for k, v in out.items()}
 
 
@@ -86,9 +85,18 @@ def logits(head, x: np.ndarray) -> np.ndarray:
     return ((x - mean) / scale) @ w + b
 
 
+def classes(stars: np.ndarray) -> np.ndarray:
+    """0 negative (1-2 stars), 1 middle (3), 2 positive (4-5)."""
+    return np.where(stars <= 2, 0, np.where(stars == 3, 1, 2))
+
+
+def per_star(pred: np.ndarray, stars: np.ndarray) -> list[float]:
+    want = classes(stars)
+    return [float(np.mean(pred[stars == s] == want[stars == s])) for s in range(1, 6)]
+
+
 def star_accuracy(pred: np.ndarray, stars: np.ndarray) -> float:
-    want = np.where(stars <= 2, 0, np.where(stars == 3, 1, 2))
-    return float(np.mean([np.mean(pred[stars == s] == want[stars == s]) for s in range(1, 6)]))
+    return float(np.mean(per_star(pred, stars)))
 
 
 def tune_offsets(scores: np.ndarray, stars: np.ndarray) -> tuple[float, float]:
@@ -99,7 +107,7 @@ def tune_offsets(scores: np.ndarray, stars: np.ndarray) -> tuple[float, float]:
 
 
 def cross_validated(x: np.ndarray, stars: np.ndarray, folds: np.ndarray, l2: float) -> np.ndarray:
-    y = np.where(stars <= 2, 0, np.where(stars == 3, 1, 2))
+    y = classes(stars)
     pred = np.zeros(len(y), int)
     for k in range(5):
         train = np.flatnonzero(folds != k)
@@ -120,7 +128,7 @@ def main(source: str) -> None:
     model = load_model()
     texts = model.inputs([r["title"] for r in rows], [r["text"] for r in rows])
     started = time.perf_counter()
-    states = hidden_states([t or "" for t in texts])
+    states = hidden_states(model, [t or "" for t in texts])
     stars = np.array([r["stars"] for r in rows])
     folds = np.array([fold(r["review_id"]) for r in rows])
     report: dict = {"reviews": len(rows), "hidden_state_seconds": round(time.perf_counter() - started)}
@@ -128,9 +136,10 @@ def main(source: str) -> None:
         x = states["margin"] if name == "margin" else np.hstack([states[name], states["margin"]])
         for l2 in L2:
             pred = cross_validated(x, stars, folds, l2)
-            per_star = [round(float(np.mean(pred[stars == s] == (0 if s <= 2 else 1 if s == 3 else 2))), 3)
-                        for s in range(1, 6)]
-            report[f"{name} l2={l2}"] = {"accuracy": round(star_accuracy(pred, stars), 4), "per_star": per_star}
+            report[f"{name} l2={l2}"] = {
+                "accuracy": round(star_accuracy(pred, stars), 4),
+                "per_star": [round(a, 3) for a in per_star(pred, stars)],
+            }
             print(name, l2, report[f"{name} l2={l2}"], flush=True)
     print(json.dumps(report, indent=1))
 
