@@ -81,3 +81,21 @@ def build_tiny_model(
     (folder / "config.json").write_text(json.dumps(config))
     shutil.copy(EMBEDDED / "tokenizer.json", folder / "tokenizer.json")
     return folder
+
+
+def build_tiny_checkpoint(folder: Path, layers: int = 1) -> Path:
+    """A tiny real Hugging Face checkpoint (DistilBERT, width 16, random weights, safetensors)
+    with the embedded tokenizer: what `models export` and `train --fine-tune` take. Needs torch
+    and transformers (the export extra)."""
+    import torch
+    from transformers import DistilBertConfig, DistilBertForSequenceClassification
+
+    torch.manual_seed(0)
+    config = DistilBertConfig(
+        vocab_size=30522, dim=16, hidden_dim=32, n_layers=layers, n_heads=2,
+        max_position_embeddings=512, id2label={0: "negative", 1: "positive"},
+        label2id={"negative": 0, "positive": 1},
+    )  # fmt: skip
+    DistilBertForSequenceClassification(config).save_pretrained(folder, safe_serialization=True)
+    shutil.copyfile(EMBEDDED / "tokenizer.json", folder / "tokenizer.json")
+    return folder

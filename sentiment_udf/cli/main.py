@@ -24,7 +24,12 @@ from ..engines.sql_names import (
     query_source,
     table_source,
 )
-from ..engines.user_paths import check_database, check_output_file
+from ..engines.user_paths import (
+    check_database,
+    check_not_read,
+    check_output_file,
+    files_a_query_may_read,
+)
 from ..errors import ModelError
 from ..runtime.registry import load_model
 from ..runtime.result_cache import open_cache
@@ -245,6 +250,8 @@ def query(
         cache=scoring.cache_arg,
         **scoring.model_kwargs,
     )
+    if output is not None:
+        check_not_read(output, files_a_query_may_read(con, sql))
     results = run_each(con, sql)
     if fmt == "table" and output is None:
         width = terminal_width() if max_width is None else max_width

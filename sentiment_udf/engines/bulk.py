@@ -28,10 +28,12 @@ from ..runtime.registry import load_aspect_model, load_tagger
 from ..runtime.result_cache import ResultCache
 from ..runtime.term_tagger import TermTagger
 from .file_lock import exclusive_lock, fresh_file, refuse_link
+from .run_record import RECORD_KEY, check_same_run, parse_record, run_record
 from .sql_names import (
     Source,
     SourceError,
     check_columns,
+    escape_glob,
     qualified,
     quote_identifier,
     source_types,
@@ -40,11 +42,10 @@ from .sql_names import (
     table_identity,
     tables_read,
 )
-from .user_paths import check_output_file
+from .user_paths import check_not_read, check_output_file, files_a_query_may_read
 
 DEFAULT_BATCH_ROWS = 8192
 RUN_METADATA_KEY = b"sentiment_udf.run"  # Parquet metadata: the run that wrote the output
-OWNER_COLUMN = "__source_row"  # per-item tables: which row of the batch each output row is of
 PROGRESS_ROWS = 128  # rows scored between progress calls (about 0.7 s of the embedded model)
 # What each mode writes after the id column: (name, DuckDB type, Arrow type).
 REVIEW_COLUMNS = (("label", "VARCHAR", pa.string()), ("score", "DOUBLE", pa.float64()))
@@ -62,6 +63,9 @@ OPINION_COLUMNS = (
     ("length", "INTEGER", pa.int32()),
     ("sentence_position", "INTEGER", pa.int32()),
 )
+
+
+Scored = tuple[pa.Table, "pa.Array | None"]  # output rows, and the source row of each (None: 1:1)
 
 
 @dataclass(frozen=True)
@@ -146,24 +150,36 @@ def score(
     }
     types = check_columns(con, source, columns, text_columns=("--text-column", "--title-column"))
     _check_ids(con, source, id_column)
-    build: Callable[[pa.RecordBatch], pa.Table]  # a piece of the batch -> its output rows
+    # a piece of the batch -> its output rows, and which row of the piece each one is of
+    build: Callable[[pa.RecordBatch], Scored]
     if opinions:
         pair_model = aspect_model or load_aspect_model(None, model.threads, model.english_only)
         found_by = tagger or load_tagger(None, model.threads)
 
-        def build(piece: pa.RecordBatch) -> pa.Table:
+        def build(piece: pa.RecordBatch) -> Scored:
             return _opinion_batch(found_by, pair_model, piece, id_column, cache)
     elif sentences:
 
-        def build(piece: pa.RecordBatch) -> pa.Table:
+        def build(piece: pa.RecordBatch) -> Scored:
             return _sentence_batch(model, piece, id_column, cache)
     else:
 
-        def build(piece: pa.RecordBatch) -> pa.Table:
-            return _scored_batch(model, piece, id_column, cache, probabilities)
+        def build(piece: pa.RecordBatch) -> Scored:
+            return _scored_batch(model, piece, id_column, cache, probabilities), None
 
+    mode = "opinions" if opinions else "sentences" if sentences else "reviews"
+    record = run_record(
+        model,
+        source,
+        {"id_column": id_column, "text_column": text_column, "title_column": title_column},
+        mode + (" with probabilities" if probabilities else ""),
+        kept,
+        [pair_model, found_by] if opinions else (),
+    )
     try:
-        done_before = sink.open(replace=replace, resume=resume, id_type=types[id_column])
+        done_before = sink.open(
+            replace=replace, resume=resume, id_type=types[id_column], record=record
+        )
         if sink.finished:
             return ScoreResult(0, done_before, time.perf_counter() - started, sink.name)
         query, params = _pending_rows(source, sink, id_column, text_column, title_column, kept)
@@ -173,7 +189,7 @@ def score(
             parts = []
             for start in range(0, batch.num_rows, PROGRESS_ROWS):  # progress within a batch
                 piece = batch.slice(start, PROGRESS_ROWS)
-                parts.append(_with_kept(build(piece), piece, kept))
+                parts.append(_with_kept(*build(piece), piece, kept))
                 if progress:
                     progress(scored + start + piece.num_rows, total, done_before + scored)
             sink.write(pa.concat_tables(parts))
@@ -210,7 +226,7 @@ def _scored_batch(
 
 def _sentence_batch(
     model: SentimentModel, batch: pa.RecordBatch, id_column: str, cache: ResultCache | None
-) -> pa.Table:
+) -> Scored:
     """One row per sentence: the id, position, length, sentence, label and score."""
     found = score_sentences(model, model.inputs(*_columns(batch)), cache)
     return _rows_per_item(batch, id_column, found, SENTENCE_COLUMNS)
@@ -222,7 +238,7 @@ def _opinion_batch(
     batch: pa.RecordBatch,
     id_column: str,
     cache: ResultCache | None,
-) -> pa.Table:
+) -> Scored:
     """One row per opinion target: the id, target, target_key, label, score and positions."""
     found = find_opinions(tagger, aspect_model, batch.column(2).to_pylist(), cache)
     return _rows_per_item(batch, id_column, found, OPINION_COLUMNS)
@@ -230,7 +246,7 @@ def _opinion_batch(
 
 def _rows_per_item(
     batch: pa.RecordBatch, id_column: str, found: Sequence[Sequence | None], columns: tuple
-) -> pa.Table:
+) -> Scored:
     """One row per item (sentence, opinion) of each review, its fields in `columns`; a review
     with none (or NULL, blank, refused) gets one row of NULLs, so every id is in the target."""
     rows: dict[str, list] = {name: [] for name, _, _ in columns}
@@ -240,21 +256,22 @@ def _rows_per_item(
             owners.append(index)
             for name in rows:
                 rows[name].append(None if item is None else getattr(item, name))
-    return pa.table(
+    owner_rows = pa.array(owners, type=pa.int64())
+    table = pa.table(
         {
-            id_column: batch.column(0).take(pa.array(owners, type=pa.int64())),
+            id_column: batch.column(0).take(owner_rows),
             **{name: pa.array(rows[name], type=t) for name, _, t in columns},
         }
-    ).append_column(OWNER_COLUMN, pa.array(owners, type=pa.int64()))
+    )
+    return table, owner_rows
 
 
-def _with_kept(table: pa.Table, batch: pa.RecordBatch, kept: Sequence[str]) -> pa.Table:
+def _with_kept(
+    table: pa.Table, owners: pa.Array | None, batch: pa.RecordBatch, kept: Sequence[str]
+) -> pa.Table:
     """`table` with the kept source columns (batch columns 3...) after its id, repeated for
-    every output row of a source row (the owner column of per-item tables says which)."""
-    if OWNER_COLUMN in table.column_names:
-        owners = table.column(OWNER_COLUMN)
-        table = table.drop_columns([OWNER_COLUMN])
-    else:
+    every output row of a source row (`owners`: which row each is of; None: one each)."""
+    if owners is None:
         owners = pa.array(range(table.num_rows), type=pa.int64())
     for offset, name in enumerate(kept):
         table = table.add_column(1 + offset, name, batch.column(3 + offset).take(owners))
@@ -281,6 +298,11 @@ def _kept_columns(
     if len(set(chosen)) != len(chosen):
         raise SourceError(f"--keep names a column twice: {', '.join(chosen)}")
     return chosen
+
+
+def _literal(files: Sequence[Path]) -> list[str]:
+    """Our own files as DuckDB reads them: each name taken literally, never as a glob pattern."""
+    return [escape_glob(str(f)) for f in files]
 
 
 def _sql_text(path: Path) -> str:
@@ -335,6 +357,15 @@ def _pending_rows(
     return query, params
 
 
+def _run_file(path: Path) -> dict:
+    """A parts folder's RUN.json ({} where unreadable)."""
+    try:
+        found = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
 def _check_resumed_columns(found: list[str], id_column: str, columns: tuple, target: str) -> None:
     expected = [id_column, *(name for name, _, _ in columns)]
     if list(found) != expected:
@@ -350,7 +381,9 @@ class _Sink:
     finished = False  # the target is a finished run's whole output: nothing is left to do
 
     def check_source(self, source: Source) -> None: ...
-    def open(self, *, replace: bool, resume: bool, id_type: str) -> int:
+    def open(self, *, replace: bool, resume: bool, id_type: str, record: dict) -> int:
+        """Make the target ready; the rows it holds already (a resume's). `record` describes
+        this run: a resume of a run recorded with other settings is refused."""
         raise NotImplementedError
 
     def done_ids_sql(self) -> tuple[str | None, list]:
@@ -390,7 +423,7 @@ class _TableSink(_Sink):
                     "choose another --target-table; the source is only ever read"
                 )
 
-    def open(self, *, replace: bool, resume: bool, id_type: str) -> int:
+    def open(self, *, replace: bool, resume: bool, id_type: str, record: dict) -> int:
         exists = table_exists(self.con, self.schema, self.table)
         if exists and not (replace or resume):
             raise SourceError(
@@ -400,6 +433,7 @@ class _TableSink(_Sink):
         if exists and resume:
             names = [r[0] for r in self.con.execute(f"DESCRIBE {self.sql}").fetchall()]
             _check_resumed_columns(names, self.id_column, self.columns, self.name)
+            check_same_run(parse_record(self._comment()), record, self.name)
             ident = quote_identifier(self.id_column)
             return self.con.execute(f"SELECT count(DISTINCT {ident}) FROM {self.sql}").fetchall()[
                 0
@@ -414,8 +448,19 @@ class _TableSink(_Sink):
         self.writer.execute(
             f"CREATE TABLE {self.sql} ({quote_identifier(self.id_column)} {id_type}{key}, {rest})"
         )
+        described = json.dumps(record, ensure_ascii=False).replace("'", "''")
+        self.writer.execute(f"COMMENT ON TABLE {self.sql} IS '{described}'")
         self.writer.commit()
         return 0
+
+    def _comment(self) -> str | None:
+        database, schema, table = table_identity(self.con, self.name)
+        found = self.con.execute(
+            "SELECT comment FROM duckdb_tables() WHERE lower(database_name) = ? "
+            "AND lower(schema_name) = ? AND lower(table_name) = ?",
+            [database, schema, table],
+        ).fetchall()
+        return found[0][0] if found else None
 
     def done_ids_sql(self) -> tuple[str | None, list]:
         return self.sql, []
@@ -456,6 +501,7 @@ class _ParquetSink(_Sink):
         self.id_column = id_column
         self.reuse_output = False
         self.run_id = ""
+        self.record: dict = {}
         self._locked = False
         self._lock = exclusive_lock(self.output.with_name(self.output.name + ".lock"), str(output))
         self.csv = self.output.suffix.lower() == ".csv"
@@ -476,6 +522,9 @@ class _ParquetSink(_Sink):
                 f"--output {self.name} is (or would be read as) the source: choose another "
                 "output file; the source is only ever read"
             )
+        read = files_a_query_may_read(self.con, source.sql)
+        for path in written:
+            check_not_read(path, read, "--output" if path == self.output else "--output's parts")
 
     def _part_files(self) -> list[Path]:
         return sorted(self.parts.glob("part-*.parquet"))
@@ -483,8 +532,9 @@ class _ParquetSink(_Sink):
     def _done_files(self) -> list[Path]:
         return ([self.output] if self.reuse_output else []) + self._part_files()
 
-    def open(self, *, replace: bool, resume: bool, id_type: str) -> int:
+    def open(self, *, replace: bool, resume: bool, id_type: str, record: dict) -> int:
         refuse_link(self.parts, "parts folder")
+        self.record = record
         self._lock.__enter__()
         self._locked = True
         run_file = self.parts / "RUN.json"
@@ -508,6 +558,8 @@ class _ParquetSink(_Sink):
                 f"{self.parts} exists but is not a parts folder sentiment-udf made (no RUN.json); "
                 "move it away"
             )
+        if resume and self.parts.exists():
+            check_same_run(_run_file(run_file).get("options"), record, self.name)
         if self.parts.exists() and self._merged_already(run_file):
             shutil.rmtree(self.parts)  # a run killed after its output was whole: nothing to add
             if self.csv:  # a CSV output is not extended: that run is the whole answer
@@ -515,7 +567,7 @@ class _ParquetSink(_Sink):
                 ident = quote_identifier(self.id_column)
                 return self.con.execute(
                     f"SELECT count(DISTINCT {ident}) FROM read_csv(?, header = true)",
-                    [str(self.output)],
+                    [escape_glob(str(self.output))],
                 ).fetchall()[0][0]
         if replace and self.parts.exists():
             shutil.rmtree(self.parts)
@@ -526,11 +578,14 @@ class _ParquetSink(_Sink):
         self.reuse_output = (
             resume and self.output.is_file() and not run.get("replaces_output") and not self.csv
         )
-        files = [str(f) for f in self._done_files()]
+        if self.reuse_output:
+            metadata = pq.read_schema(self.output).metadata or {}
+            check_same_run(parse_record(metadata.get(RECORD_KEY.encode())), record, self.name)
+        files = _literal(self._done_files())
         if not files:
             return 0
         _check_resumed_columns(
-            pq.read_schema(files[0]).names, self.id_column, self.columns, self.name
+            pq.read_schema(self._done_files()[0]).names, self.id_column, self.columns, self.name
         )
         self._check_id_type(id_type)
         ident = quote_identifier(self.id_column)
@@ -543,7 +598,7 @@ class _ParquetSink(_Sink):
         into place (never half made, never through a link)."""
         fresh = Path(tempfile.mkdtemp(prefix=f".{self.output.name}.", dir=self.output.parent))
         try:
-            run = {"replaces_output": replace, "run": uuid.uuid4().hex}
+            run = {"replaces_output": replace, "run": uuid.uuid4().hex, "options": self.record}
             (fresh / "RUN.json").write_text(json.dumps(run))
             os.rename(fresh, self.parts)  # fails, rather than following, if parts appeared
         except BaseException:
@@ -571,7 +626,7 @@ class _ParquetSink(_Sink):
 
     def _check_id_type(self, id_type: str) -> None:
         """Refuse, before scoring, a resume whose earlier rows have ids of another type."""
-        files = [str(f) for f in self._done_files()]
+        files = _literal(self._done_files())
         if not files:
             return
         column = quote_identifier(self.id_column)
@@ -585,7 +640,7 @@ class _ParquetSink(_Sink):
             )
 
     def done_ids_sql(self) -> tuple[str | None, list]:
-        files = [str(f) for f in self._done_files()]
+        files = _literal(self._done_files())
         return ("read_parquet(?)", [files]) if files else (None, [])
 
     def write(self, table: pa.Table) -> None:
@@ -609,7 +664,13 @@ class _ParquetSink(_Sink):
         )
         # The run's id in the output's metadata: a resume after a kill between the rename and
         # the removal of the parts sees that the parts are in the output already.
-        schema = schema.with_metadata({**(schema.metadata or {}), RUN_METADATA_KEY: self.run_id})
+        schema = schema.with_metadata(
+            {
+                **(schema.metadata or {}),
+                RUN_METADATA_KEY: self.run_id,
+                RECORD_KEY.encode(): json.dumps(self.record, ensure_ascii=False),
+            }
+        )
         with fresh_file(self.output.parent, f".{self.output.name}.") as temporary:
             if self.csv:
                 self._write_csv(files, temporary)
@@ -629,7 +690,7 @@ class _ParquetSink(_Sink):
             self.con.execute(
                 f"COPY (SELECT * FROM read_parquet(?)) TO '{_sql_text(temporary)}' "
                 "(FORMAT csv, HEADER true)",
-                [[str(f) for f in files]],
+                [_literal(files)],
             )
         else:
             temporary.write_text(",".join(names) + "\n", encoding="utf-8")

@@ -32,6 +32,7 @@ class Source:
     params: tuple = ()
     files: tuple[Path, ...] = ()
     pattern: str | None = None
+    numbered: bool = False  # rows numbered in file order (see numbered())
 
 
 def quote_identifier(name: str) -> str:
@@ -138,7 +139,7 @@ def numbered(source: Source) -> Source:
         f"(SELECT ordinality AS {ROW_NUMBER_COLUMN}, * EXCLUDE (ordinality) "
         f"FROM {source.sql} WITH ORDINALITY)"
     )
-    return Source(sql, source.params, source.files, source.pattern)
+    return Source(sql, source.params, source.files, source.pattern, numbered=True)
 
 
 def escape_glob(path: str) -> str:

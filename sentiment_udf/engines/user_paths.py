@@ -3,7 +3,11 @@ definition for the CLI's commands and the bulk path."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 from pathlib import Path
+
+import duckdb
 
 from .sql_names import SourceError
 
@@ -28,3 +32,73 @@ def check_output_file(output: str | Path | None, what: str = "a file") -> None:
         raise SourceError(f"{output}: is a folder, not {what}")
     if not path.parent.is_dir():
         raise SourceError(f"{output}: folder {path.parent} does not exist")
+
+
+def _string_literals(sql: str) -> list[str]:
+    """The string constants of `sql` ('...' with '' inside), as DuckDB's tokenizer finds them."""
+    try:
+        tokens = duckdb.tokenize(sql)
+    except duckdb.Error:
+        return []
+    found = []
+    for position, kind in tokens:
+        if kind != duckdb.token_type.string_const or sql[position] != "'":
+            continue
+        end, text = position + 1, []
+        while end < len(sql):
+            if sql[end] == "'":
+                if sql[end + 1 : end + 2] == "'":
+                    text.append("'")
+                    end += 2
+                    continue
+                break
+            text.append(sql[end])
+            end += 1
+        found.append("".join(text))
+    return found
+
+
+def _stored_sql(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The SQL of every view and macro in the connection's databases (what a query can reach)."""
+    views = con.execute("SELECT sql FROM duckdb_views() WHERE NOT internal").fetchall()
+    macros = con.execute(
+        "SELECT macro_definition FROM duckdb_functions() "
+        "WHERE function_type LIKE '%macro%' AND NOT internal AND macro_definition IS NOT NULL"
+    ).fetchall()
+    return [row[0] for row in (*views, *macros) if row[0]]
+
+
+def files_a_query_may_read(con: duckdb.DuckDBPyConnection, sql: str) -> dict[Path, str]:
+    """Every file `sql` may read or hold, resolved, with its role: the connection's database
+    files (and their write-ahead logs) and each file a string constant names, in `sql` or in any
+    view or macro, a glob pattern expanded. Wider than the truth on purpose: an output is checked
+    against it."""
+    found: dict[Path, str] = {}
+    for text in (sql, *_stored_sql(con)):
+        for literal in _string_literals(text):
+            if not literal or "\x00" in literal or len(literal) > 4096:
+                continue
+            path = os.path.expanduser(literal)
+            found[Path(os.path.realpath(path))] = "a file the query reads"
+            if any(c in path for c in "*?["):
+                with contextlib.suppress(duckdb.Error):
+                    matched = duckdb.execute("SELECT file FROM glob(?)", [path]).fetchall()
+                    found |= {Path(os.path.realpath(r[0])): "a file the query reads" for r in matched}
+    databases = con.execute("SELECT path FROM duckdb_databases() WHERE path IS NOT NULL").fetchall()
+    for (path,) in databases:
+        found[Path(os.path.realpath(path))] = "the database"
+        found[Path(os.path.realpath(path + ".wal"))] = "the database's log"
+    return found
+
+
+def check_not_read(output: str | Path, read: dict[Path, str], what: str = "--output") -> None:
+    """Refuse an `output` that is (the same file as) one of the files in `read`."""
+    target = Path(os.path.realpath(Path(output).expanduser()))
+    role = read.get(target)
+    if role is None and target.exists():
+        role = next((r for p, r in read.items() if p.exists() and os.path.samefile(p, target)), None)
+    if role is not None:
+        raise SourceError(
+            f"{what} {output} is {role} (a source): choose another output file; the source is "
+            "only ever read"
+        )

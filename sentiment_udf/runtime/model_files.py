@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
-import shutil
-import tempfile
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,34 +30,14 @@ def _zip_holding(path: Path) -> Path | None:
 
 def _embedded_models_dir() -> Path:
     """The embedded models' folder: beside the package, or, when the package was imported from
-    a zip (Spark's --py-files, addPyFile), extracted once from it into the user's cache."""
+    a zip (Spark's --py-files, addPyFile), extracted from it into the user's cache."""
     beside = Path(__file__).parents[1] / "models"
     archive = None if beside.is_dir() else _zip_holding(beside)
     if archive is None:
         return beside
-    inner = beside.relative_to(archive).as_posix() + "/"
-    stamp = archive.stat()
-    tag = hashlib.sha256(f"{archive.resolve()}|{stamp.st_size}|{stamp.st_mtime_ns}".encode())
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    target = cache / "sentiment-udf" / "embedded" / tag.hexdigest()[:16]
-    if (target / "models").is_dir():
-        return target / "models"
-    target.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(dir=target, prefix=".extracting-"))
-    with zipfile.ZipFile(archive) as zipped:
-        for member in zipped.namelist():
-            relative = member[len(inner) :]
-            if not member.startswith(inner) or member.endswith("/") or ".." in relative.split("/"):
-                continue
-            out = scratch / "models" / relative
-            out.parent.mkdir(parents=True, exist_ok=True)
-            with zipped.open(member) as source, open(out, "xb") as sink:
-                while chunk := source.read(1 << 20):
-                    sink.write(chunk)
-    with contextlib.suppress(OSError):  # another process got there first: theirs is as good
-        os.rename(scratch / "models", target / "models")  # whole or not at all
-    shutil.rmtree(scratch, ignore_errors=True)  # the scratch folder this call made
-    return target / "models"
+    from .embedded_zip import extracted_models
+
+    return extracted_models(archive, beside.relative_to(archive).as_posix() + "/")
 
 
 EMBEDDED_MODELS_DIR = _embedded_models_dir()

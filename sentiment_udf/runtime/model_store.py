@@ -4,6 +4,7 @@ Hugging Face Hub, export a PyTorch checkpoint to ONNX. Hub and torch are optiona
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import tempfile
@@ -223,17 +224,39 @@ def _move_into_place(download: Path, target: Path, scratch: Path) -> None:
 
 def export(checkpoint: Path, out: Path, int8: bool = False) -> Path:
     """Export a Hugging Face PyTorch checkpoint (a sequence classifier or a token tagger) to a
-    loadable folder."""
+    loadable folder. `out` must not exist or be an empty folder (never a link); the model is
+    made whole in a fresh folder beside it and renamed into place, so nothing is written through
+    a link and no unrelated file enters its manifest."""
     from .export import export_checkpoint
 
-    out.mkdir(parents=True, exist_ok=True)
-    export_checkpoint(checkpoint, out, int8=int8)
-    (out / SOURCE_NAME).write_text(
-        json.dumps({"origin": "export", "checkpoint": str(checkpoint), "int8": int8}, indent=2)
-    )
-    write_manifest(out)
-    _load_checked(out)
+    _check_export_target(checkpoint, out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fresh = Path(tempfile.mkdtemp(prefix=f".{out.name}.export-", dir=out.parent))
+    try:
+        export_checkpoint(checkpoint, fresh, int8=int8)
+        (fresh / SOURCE_NAME).write_text(
+            json.dumps({"origin": "export", "checkpoint": str(checkpoint), "int8": int8}, indent=2)
+        )
+        write_manifest(fresh)
+        _load_checked(fresh)
+        _check_export_target(checkpoint, out)  # unchanged while we worked
+        if out.is_dir():
+            out.rmdir()  # empty (checked): fails rather than remove anything that appeared
+        os.rename(fresh, out)
+    finally:
+        shutil.rmtree(fresh, ignore_errors=True)
     return out
+
+
+def _check_export_target(checkpoint: Path, out: Path) -> None:
+    if out.is_symlink():
+        raise ModelError(f"{out} is a symbolic link: export into a new folder (never through a link)")
+    if out.exists() and out.resolve() == checkpoint.resolve():
+        raise ModelError(f"{out} is the checkpoint folder: export into another folder")
+    if out.exists() and not out.is_dir():
+        raise ModelError(f"{out} exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()):
+        raise ModelError(f"{out} is not empty: export into a new or empty folder")
 
 
 __all__ = [

@@ -338,6 +338,7 @@ class ResultCache:
             return self._connection
         if not strict:
             _refuse_network_filesystem(self.path)
+        _refuse_link_or_special(self.path)
         for side in ("-wal", "-shm", "-journal"):  # SQLite makes these: never through a link
             if os.path.islink(f"{self.path}{side}"):
                 raise ValueError(f"{self.path}{side} is a symbolic link; remove it")
@@ -529,6 +530,17 @@ if hasattr(os, "register_at_fork"):
 atexit.register(_flush_all_counters)
 
 
+def _refuse_link_or_special(path: Path) -> None:
+    """ValueError for a cache path that is a link (or lies in a folder that is one, as the
+    default's sentiment-udf folder could be), or is not a plain file: SQLite would follow it."""
+    for candidate in (path, path.parent):
+        if os.path.islink(candidate):
+            raise ValueError(f"result cache {candidate} is a symbolic link; a cache is never "
+                             "written through one: remove it or choose another path")
+    if path.exists() and not path.is_file():
+        raise ValueError(f"result cache {path} is not a plain file (a folder, FIFO or device)")
+
+
 def open_cache(
     cache: bool | str | Path | None, max_entries: int = DEFAULT_MAX_ENTRIES
 ) -> ResultCache | None:
@@ -539,6 +551,7 @@ def open_cache(
     if cache is False:
         return None
     path = default_cache_path() if cache is True else Path(cache).expanduser()
+    _refuse_link_or_special(path)
     key = (str(path.absolute()), max_entries)
     with _CACHES_LOCK:
         if key not in _CACHES:

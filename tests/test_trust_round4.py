@@ -1,0 +1,440 @@
+"""Trust round 4 (issue 26), the data-loss faults: an output that is the source (the database, a
+file the query or a view reads), glob characters in our own file names, a resume whose input,
+model or options changed, an id column named like an internal column, planted links. Real CLI
+runs in subprocesses, real files."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import json
+import os
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from tests.cli_helpers import assert_one_line_error, cli
+from tests.tiny_model import build_tiny_checkpoint
+
+
+def _write(path: Path, rows: int, start: int = 0) -> Path:
+    pq.write_table(
+        pa.table(
+            {
+                "id": pa.array(range(start, start + rows), type=pa.int64()),
+                "review": [f"review {i} {'good' if i % 2 else 'bad'}" for i in range(start, start + rows)],
+                "other": [f"other {i}" for i in range(start, start + rows)],
+            }
+        ),
+        path,
+    )
+    return path
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _score(model: Path, *args: str) -> list[str]:
+    return ["score", "--text-column", "review", "--model", str(model), "--quiet", *args]
+
+
+def _interrupted(model: Path, output: Path, source: Path, rows: int, *extra: str) -> None:
+    """Leave `output` as a run killed after its first part: a parts folder holding the rows a
+    real run wrote for the first `rows` rows of `source` (the same file, then grown back)."""
+    whole = pq.read_table(source)
+    pq.write_table(whole.slice(0, rows), source)
+    done = cli(*_score(model, "--input", str(source), "--id-column", "id", "--output",
+                       str(output), *extra))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    pq.write_table(whole, source)
+    parts = output.with_name(output.name + ".parts")
+    parts.mkdir()
+    if output.suffix == ".csv":
+        table = duckdb.execute("FROM read_csv(?)", [str(output)]).to_arrow_table()
+        recorded = None
+    else:
+        table = pq.read_table(output)
+        recorded = (table.schema.metadata or {}).get(b"sentiment_udf.options")
+    pq.write_table(table.replace_schema_metadata(None), parts / "part-000000.parquet")
+    run: dict = {"replaces_output": False, "run": "killed-run"}
+    if recorded is not None:
+        run["options"] = json.loads(recorded)
+    (parts / "RUN.json").write_text(json.dumps(run))
+    output.unlink()
+
+
+# --- 1. the output can be the source -----------------------------------------------------------
+
+
+def test_query_output_onto_the_database_file_is_refused_and_the_database_kept(tiny_model, tmp_path):
+    db = tmp_path / "shop.duckdb"
+    con = duckdb.connect(str(db))
+    con.execute("CREATE TABLE reviews AS SELECT i AS id, 'good ' || i AS text FROM range(20) t(i)")
+    con.close()
+    digest = _digest(db)
+    sql = "SELECT id, classify_sentiment(text) AS l FROM reviews"
+    for fmt in ("csv", "json", "parquet"):
+        result = cli("query", "--db", str(db), "--model", str(tiny_model), sql, "--format", fmt,
+                     "-o", str(db))  # fmt: skip
+        assert_one_line_error(result, "is the database")
+    link = tmp_path / "link.csv"
+    link.symlink_to(db)
+    assert_one_line_error(
+        cli("query", "--db", str(db), "--model", str(tiny_model), sql, "--format", "csv", "-o", str(link)),
+        "is the database",
+    )
+    assert _digest(db) == digest
+    con = duckdb.connect(str(db), read_only=True)
+    assert con.execute("SELECT count(*) FROM reviews").fetchall() == [(20,)]
+
+
+def test_query_output_onto_a_file_the_query_or_a_view_reads_is_refused(tiny_model, tmp_path):
+    source = _write(tmp_path / "in.parquet", 10)
+    csv_source = tmp_path / "in.csv"
+    csv_source.write_text("id,review\n1,good\n2,bad\n")
+    digests = {p: _digest(p) for p in (source, csv_source)}
+    db = tmp_path / "v.duckdb"
+    con = duckdb.connect(str(db))
+    con.execute(f"CREATE VIEW v AS SELECT * FROM read_csv('{csv_source}')")
+    con.close()
+    cases = [
+        (source, f"SELECT id, classify_sentiment(review) AS l FROM '{source}'", "parquet", None),
+        (source, f"SELECT * FROM read_parquet('{tmp_path}/in.*')", "parquet", None),
+        (csv_source, "SELECT id, classify_sentiment(review) AS l FROM v", "csv", db),
+        (csv_source, f"FROM read_csv(['{csv_source}'])", "csv", None),
+    ]
+    for output, sql, fmt, database in cases:
+        args = ["query", "--model", str(tiny_model), sql, "--format", fmt, "-o", str(output)]
+        if database:
+            args += ["--db", str(database)]
+        assert_one_line_error(cli(*args), "reads")
+    assert {p: _digest(p) for p in digests} == digests
+
+
+def test_score_output_onto_the_database_or_a_file_the_query_reads_is_refused(tiny_model, tmp_path):
+    source = _write(tmp_path / "in.parquet", 10)
+    db = tmp_path / "shop.duckdb"
+    con = duckdb.connect(str(db))
+    con.execute(f"CREATE TABLE r AS FROM '{source}'")
+    con.execute(f"CREATE VIEW v AS FROM read_parquet('{source}')")
+    con.close()
+    digests = {p: _digest(p) for p in (source, db)}
+    cases = [
+        ("--db", str(db), "--table", "r", "--output", str(db)),
+        ("--query", f"FROM '{source}'", "--output", str(source)),
+        ("--db", str(db), "--query", "FROM v", "--output", str(source)),
+        ("--db", str(db), "--table", "v", "--output", str(source)),
+        ("--db", str(db), "--query", "FROM r", "--output", str(db)),
+    ]
+    for case in cases:
+        for mode in ("--replace", "--resume"):
+            result = cli(*_score(tiny_model, "--id-column", "id", *case, mode))
+            assert_one_line_error(result, "the source")
+    assert {p: _digest(p) for p in digests} == digests
+
+
+# --- 2. glob characters in our own file names --------------------------------------------------
+
+
+def test_glob_characters_in_the_output_never_read_another_runs_parts(tiny_model, tmp_path):
+    source = _write(tmp_path / "r40.parquet", 40)
+    other = _write(tmp_path / "other.parquet", 2, start=1000)
+    _interrupted(tiny_model, tmp_path / "scores1.csv", other, 2)
+    result = cli(*_score(tiny_model, "--input", str(source), "--id-column", "id", "--output",
+                         str(tmp_path / "scores[1].csv")))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    written = duckdb.execute(
+        "SELECT list(id ORDER BY id) FROM read_csv(?)", [str(tmp_path / "scores[[]1].csv")]
+    ).fetchall()[0][0]
+    assert written == list(range(40))
+
+
+def test_glob_characters_in_a_resumed_parquet_output(tiny_model, tmp_path):
+    source = _write(tmp_path / "r40.parquet", 40)
+    target = tmp_path / "p[1].parquet"
+    _interrupted(tiny_model, target, source, 10)
+    _interrupted(tiny_model, tmp_path / "p1.parquet", _write(tmp_path / "x.parquet", 4, 500), 4)
+    result = cli(*_score(tiny_model, "--input", str(source), "--id-column", "id", "--output",
+                         str(target), "--resume"))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    ids = pq.read_table(target).column("id").to_pylist()
+    assert sorted(ids) == list(range(40))
+
+
+# --- 3 and 4. a resume whose input, model or options changed -----------------------------------
+
+
+def test_resume_after_a_new_file_joins_the_glob_is_refused(tiny_model, tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    _write(folder / "a.parquet", 16)
+    output = tmp_path / "out.parquet"
+    args = _score(tiny_model, "--input", str(folder / "*.parquet"), "--glob", "--output", str(output))
+    first = cli(*args)
+    assert first.returncode == 0, first.stderr
+    # interrupt: keep the finished output's rows as the parts of an unfinished run
+    parts = output.with_name(output.name + ".parts")
+    parts.mkdir()
+    table = pq.read_table(output)
+    run = {"replaces_output": False, "run": "x",
+           "options": json.loads(table.schema.metadata[b"sentiment_udf.options"])}
+    pq.write_table(table.slice(0, 8).replace_schema_metadata(None), parts / "part-000000.parquet")
+    (parts / "RUN.json").write_text(json.dumps(run))
+    output.unlink()
+    _write(folder / "0.parquet", 8, start=100)  # sorts first: renumbers every row of a.parquet
+    assert_one_line_error(cli(*args, "--resume"), "--resume", "input")
+    assert sorted(p.name for p in parts.iterdir()) == ["RUN.json", "part-000000.parquet"]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        ("--model", "fast"),
+        ("--any-language",),
+        ("--title-column", "other"),
+        ("--max-length", "64"),
+        ("--long-text", "chunk"),
+        ("--text-column", "other"),
+    ],
+    ids=lambda c: c[0],
+)
+def test_resume_with_another_model_option_or_column_is_refused(tiny_model, tmp_path, change):
+    source = _write(tmp_path / "r40.parquet", 40)
+    output = tmp_path / "out.parquet"
+    _interrupted(tiny_model, output, source, 10)
+    args = ["score", "--input", str(source), "--id-column", "id", "--output", str(output),
+            "--model", str(tiny_model), "--quiet", "--resume"]  # fmt: skip
+    if change[0] == "--model":
+        args[args.index("--model") + 1] = change[1]
+        args += ["--text-column", "review"]
+    elif change[0] == "--text-column":
+        args += list(change)
+    else:
+        args += ["--text-column", "review", *change]
+    result = cli(*args)
+    assert_one_line_error(result, "--resume", change[0].lstrip("-").split("-")[0])
+    parts = output.with_name(output.name + ".parts")
+    assert [p.name for p in sorted(parts.glob("part-*"))] == ["part-000000.parquet"]
+
+
+def test_resume_of_a_table_target_with_another_model_is_refused(tiny_model, tmp_path):
+    db = tmp_path / "db.duckdb"
+    con = duckdb.connect(str(db))
+    con.execute("CREATE TABLE r AS SELECT i AS id, 'good ' || i AS review FROM range(30) t(i)")
+    con.close()
+    base = _score(tiny_model, "--db", str(db), "--table", "r", "--id-column", "id",
+                  "--target-table", "s")  # fmt: skip
+    assert cli(*base).returncode == 0
+    con = duckdb.connect(str(db))
+    con.execute("DELETE FROM s WHERE id >= 10")
+    con.close()
+    assert_one_line_error(cli(*base, "--resume", "--max-length", "32"), "--resume", "max")
+    same = cli(*base, "--resume")
+    assert same.returncode == 0, same.stderr
+    con = duckdb.connect(str(db), read_only=True)
+    assert con.execute("SELECT count(*) FROM s").fetchall() == [(30,)]
+
+
+def test_resume_with_the_same_options_still_finishes(tiny_model, tmp_path):
+    source = _write(tmp_path / "r40.parquet", 40)
+    output = tmp_path / "out.parquet"
+    _interrupted(tiny_model, output, source, 10)
+    result = cli(*_score(tiny_model, "--input", str(source), "--id-column", "id", "--output",
+                         str(output), "--resume"))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert sorted(pq.read_table(output).column("id").to_pylist()) == list(range(40))
+
+
+# --- 5. an id column named like an internal column ---------------------------------------------
+
+
+@pytest.mark.parametrize("mode", [(), ("--sentences",), ("--opinions",)], ids=["rows", "sentences", "opinions"])
+@pytest.mark.parametrize("kind", ["parquet", "csv", "table"])
+def test_an_id_column_named_like_an_internal_column_is_written(tiny_model, tmp_path, mode, kind):
+    source = tmp_path / "in.parquet"
+    pq.write_table(pa.table({"__source_row": [7, 8, 9], "review": ["Great screen.", "Bad.", None]}), source)
+    args = ["--input", str(source), "--id-column", "__source_row"]
+    if kind == "table":
+        db = tmp_path / "o.duckdb"
+        args += ["--db", str(db), "--target-table", "t"]
+    else:
+        args += ["--output", str(tmp_path / f"o.{kind}")]
+    result = cli(*_score(tiny_model, *args, *mode))
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    if kind == "table":
+        con = duckdb.connect(str(db), read_only=True)
+        found = con.execute("SELECT * FROM t").to_arrow_table()
+    elif kind == "csv":
+        found = duckdb.execute("FROM read_csv(?)", [str(tmp_path / "o.csv")]).to_arrow_table()
+    else:
+        found = pq.read_table(tmp_path / "o.parquet")
+    assert found.column_names[0] == "__source_row"
+    assert sorted(set(found.column("__source_row").to_pylist())) == [7, 8, 9]
+
+
+# --- 6. links planted where we write or what we trust ------------------------------------------
+
+
+def test_models_export_never_writes_through_links_planted_in_the_output(tmp_path):
+    pytest.importorskip("torch", reason="models export needs torch (the export extra)")
+    checkpoint = build_tiny_checkpoint(tmp_path / "ckpt")
+    out = tmp_path / "out"
+    out.mkdir()
+    victims = {}
+    for name in ("model.onnx", "config.json", "tokenizer.json", "MANIFEST.json", "SOURCE.json"):
+        victim = tmp_path / f"victim-{name}"
+        victim.write_text("keep me")
+        (out / name).symlink_to(victim)
+        victims[victim] = "keep me"
+    result = cli("models", "export", str(checkpoint), str(out))
+    assert_one_line_error(result, "not empty")
+    (out / "model.onnx").unlink()
+    (out / "model.onnx").symlink_to(tmp_path / "nowhere", target_is_directory=True)
+    linked = tmp_path / "linked-out"
+    linked.symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    assert_one_line_error(cli("models", "export", str(checkpoint), str(linked)), "link")
+    assert not (tmp_path / "elsewhere").exists()
+    assert {v: v.read_text() for v in victims} == victims
+
+
+def test_models_export_into_a_non_empty_folder_or_onto_its_checkpoint_is_refused(tmp_path):
+    pytest.importorskip("torch", reason="models export needs torch (the export extra)")
+    checkpoint = build_tiny_checkpoint(tmp_path / "ckpt")
+    before = sorted(p.name for p in checkpoint.iterdir())
+    assert_one_line_error(cli("models", "export", str(checkpoint), str(checkpoint)), "checkpoint")
+    assert sorted(p.name for p in checkpoint.iterdir()) == before
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "notes.txt").write_text("mine")
+    assert_one_line_error(cli("models", "export", str(checkpoint), str(busy)), "not empty")
+    assert sorted(p.name for p in busy.iterdir()) == ["notes.txt"]
+
+
+def test_a_cache_path_through_a_link_is_refused(tiny_model, tmp_path):
+    victim = tmp_path / "notes.txt"
+    victim.write_text("my notes")
+    cache_home = tmp_path / "cache"
+    (cache_home / "sentiment-udf").mkdir(parents=True)
+    (cache_home / "sentiment-udf" / "results.sqlite").symlink_to(victim)
+    env_home = {**os.environ, "XDG_CACHE_HOME": str(cache_home)}
+    import subprocess
+    import sys
+
+    code = (
+        "import duckdb, sentiment_udf, sys\n"
+        "con = duckdb.connect()\n"
+        "try:\n"
+        f"    sentiment_udf.register(con, {str(tiny_model)!r}, cache=True)\n"
+        "except Exception as exc:\n"
+        "    print(type(exc).__name__, exc); sys.exit(3)\n"
+        "print(con.execute(\"SELECT classify_sentiment('good')\").fetchall())\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env_home, timeout=120)
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert "link" in done.stdout
+    assert victim.read_text() == "my notes"
+
+
+# --- 6, 17, 20. the embedded models of a zipped package -----------------------------------------
+
+ZIP_PROBE = (
+    "import json, sentiment_udf\n"
+    "from sentiment_udf.runtime.model_files import EMBEDDED_MODELS_DIR\n"
+    "print(json.dumps({'models': str(EMBEDDED_MODELS_DIR),\n"
+    "    'labels': sentiment_udf.load_model().predict(['Great product, works well', 'Broke in a day'])}))\n"
+)
+
+
+@pytest.fixture(scope="module")
+def package_zip(tmp_path_factory) -> Path:
+    from click.testing import CliRunner
+
+    from sentiment_udf.cli.main import main
+
+    folder = tmp_path_factory.mktemp("pack")
+    result = CliRunner().invoke(main, ["spark", "pack", str(folder / "pack"), "--no-dependencies"])
+    assert result.exit_code == 0, result.output
+    return folder / "pack" / "sentiment_udf.zip"
+
+
+def _zip_import(archive: Path, cache: Path | str, cwd: Path) -> dict:
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": str(archive), "XDG_CACHE_HOME": str(cache),
+           "HOME": str(cwd / "home")}  # fmt: skip
+    run = subprocess.run([sys.executable, "-c", ZIP_PROBE], capture_output=True, text=True,
+                         env=env, cwd=cwd, timeout=300)  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+    return json.loads(run.stdout)
+
+
+def _tag(archive: Path) -> str:
+    from sentiment_udf.runtime.embedded_zip import content_tag, members
+
+    return content_tag(members(archive, "sentiment_udf/models/"))
+
+
+def test_links_planted_in_the_embedded_cache_are_never_followed_or_trusted(package_zip, tmp_path):
+    cache = tmp_path / "cache"
+    embedded = cache / "sentiment-udf" / "embedded"
+    embedded.mkdir(parents=True)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (embedded / _tag(package_zip)).symlink_to(elsewhere, target_is_directory=True)
+    found = _zip_import(package_zip, cache, tmp_path)
+    assert found["labels"] == ["positive", "negative"]
+    assert list(elsewhere.iterdir()) == []  # nothing extracted through the link
+    # a planted models folder with the labels swapped (its own manifest rewritten to match)
+    first = Path(found["models"])
+    planted = tmp_path / "planted"
+    shutil.copytree(first, planted)
+    config = planted / "sentiment-en-reviews-v2" / "config.json"
+    config.write_text(config.read_text().replace('"negative"', '"TMP"').replace('"positive"', '"negative"').replace('"TMP"', '"positive"'))
+    from sentiment_udf.runtime.model_files import write_manifest
+
+    write_manifest(planted / "sentiment-en-reviews-v2")
+    target = embedded / _tag(package_zip)
+    shutil.rmtree(target) if target.is_dir() and not target.is_symlink() else target.unlink()
+    target.mkdir()
+    (target / "models").symlink_to(planted, target_is_directory=True)
+    again = _zip_import(package_zip, cache, tmp_path)
+    assert again["labels"] == ["positive", "negative"]
+    assert not Path(again["models"]).resolve().is_relative_to(planted)
+
+
+def test_one_extraction_per_content_and_a_damaged_copy_is_extracted_again(package_zip, tmp_path):
+    cache = tmp_path / "cache"
+    copy = tmp_path / "other" / "sentiment_udf.zip"
+    copy.parent.mkdir()
+    shutil.copyfile(package_zip, copy)  # another path and mtime, the same content
+    first = _zip_import(package_zip, cache, tmp_path)
+    second = _zip_import(copy, cache, tmp_path)
+    assert first["models"] == second["models"]
+    embedded = cache / "sentiment-udf" / "embedded"
+    assert [p.name for p in embedded.iterdir()] == [_tag(package_zip)]
+    onnx = Path(first["models"]) / "sentiment-en-reviews-v2" / "model.onnx"
+    onnx.write_bytes(onnx.read_bytes()[:1000])  # damaged
+    stale = embedded / ".extracting-left-by-a-kill"
+    stale.mkdir()
+    os.utime(stale, (0, 0))
+    third = _zip_import(package_zip, cache, tmp_path)
+    assert third["labels"] == ["positive", "negative"]
+    assert onnx.stat().st_size > 1000
+    assert [p.name for p in embedded.iterdir()] == [_tag(package_zip)]
+
+
+def test_an_unwritable_or_relative_cache_still_imports(package_zip, tmp_path):
+    blocked = tmp_path / "file-not-folder"
+    blocked.write_text("x")
+    assert _zip_import(package_zip, blocked, tmp_path)["labels"] == ["positive", "negative"]
+    assert blocked.read_text() == "x"
+    relative = _zip_import(package_zip, "rel-cache", tmp_path)
+    assert relative["labels"] == ["positive", "negative"]
+    assert not (tmp_path / "rel-cache").exists()  # a relative XDG_CACHE_HOME is ignored
+    assert (tmp_path / "home" / ".cache" / "sentiment-udf" / "embedded").is_dir()
