@@ -17,12 +17,16 @@ import numpy as np
 from sentencex import get_sentence_boundaries
 
 from ..runtime.encoding import TextEncoder
-from ..runtime.language import is_other_language
 from ..runtime.model import SentimentModel
 from ..runtime.result_cache import ResultCache
 
 LETTER = re.compile(r"[^\W\d_]")
 AFTER_EXCLAMATION = re.compile(r"(?<=!)\s+(?=\w)")
+# Spaces other than " " (no-break, ideographic, thin, NEL, ...): read as " " by the splitter, which
+# panics on some of them after "<capital> ." (one code point each, so offsets are unchanged).
+ODD_SPACES = re.compile(r"[\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")
+# Sentence ends of scripts written without spaces (Chinese, Japanese), with closing quotes.
+CJK_END = re.compile(r"[。！？｡．]+[」』）〕】\"'”’)]*")
 CLOSING = re.compile(r"[)\]}]|-R[RSC]B-")  # a closing bracket (or its Penn Treebank token)
 CLOSING_ONLY = re.compile(r"^(?:\s|[)\]}]|-R[RSC]B-|[^\w\s])*$")  # brackets and punctuation
 
@@ -48,20 +52,37 @@ def split_sentences(text: str) -> list[Span]:
     """The sentences of `text` in order, whitespace trimmed, none empty."""
     spans = []
     cursor = 0
-    for boundary in get_sentence_boundaries("en", text):
+    plain = ODD_SPACES.sub(" ", text)
+    for boundary in _boundaries(plain):
         start, end = boundary["start_index"], boundary["end_index"]
-        if text[start:end] != boundary["text"]:  # offsets not in code points: find the text
-            start = text.find(boundary["text"], cursor)
+        if plain[start:end] != boundary["text"]:  # offsets not in code points: find the text
+            start = plain.find(boundary["text"], cursor)
             end = start + len(boundary["text"])
             if start < 0:
                 continue
         cursor = end
-        spans += _split_after_exclamations(text, start, end)
+        for piece in _split_after_exclamations(text, start, end):
+            spans += _split_at(CJK_END, text, piece.start, piece.end)
     return _join_fragments(text, [s for s in (_trim(text, s) for s in spans) if s])
 
 
+def _boundaries(plain: str) -> list[dict]:
+    """sentencex's sentences of `plain` (odd spaces already read as spaces); the whole text as
+    one sentence should the splitter fail (no input may fail a query)."""
+    try:
+        return list(get_sentence_boundaries("en", plain))
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException:  # a Rust panic (pyo3's PanicException is a BaseException)
+        return [{"start_index": 0, "end_index": len(plain), "text": plain}]
+
+
 def _split_after_exclamations(text: str, start: int, end: int) -> list[Span]:
-    cuts = [m.end() for m in AFTER_EXCLAMATION.finditer(text, start, end)]
+    return _split_at(AFTER_EXCLAMATION, text, start, end)
+
+
+def _split_at(pattern: re.Pattern, text: str, start: int, end: int) -> list[Span]:
+    cuts = [m.end() for m in pattern.finditer(text, start, end) if m.end() < end]
     edges = [start, *cuts, end]
     return [Span(a, b) for a, b in zip(edges, edges[1:])]
 
@@ -113,38 +134,45 @@ def sentence_spans(encoder: TextEncoder, text: str) -> list[Span]:
 def score_sentences(
     model: SentimentModel, texts: list[str | None], cache: ResultCache | None = None
 ) -> list[list[ScoredSentence] | None]:
-    """Each text's sentences with their labels and scores (None for a NULL or blank text). All
-    sentences of all texts go through the model in one call (identical sentences once)."""
-    spans_of: list[list[Span] | None] = [
-        None if text is None or model.encoder.is_blank(text) else sentence_spans(model.encoder, text)
-        for text in texts
+    """Each text's sentences with their labels and scores (None for a NULL or blank text, or a
+    text no model reads). The language rule judges the whole text (a short sentence alone is
+    often unclear) and its reader scores every sentence of it; all sentences one model reads go
+    through it in one call (identical sentences once)."""
+    present = [i for i, t in enumerate(texts) if t is not None and not model.encoder.is_blank(t)]
+    readers: list[SentimentModel | None] = [None] * len(texts)
+    for index, reader in zip(present, model.readers([texts[i] or "" for i in present])):
+        readers[index] = reader
+    spans_of = [
+        sentence_spans(reader.encoder, text) if reader is not None and text is not None else None
+        for text, reader in zip(texts, readers)
     ]
-    # The English-only guard judges the whole text (a short sentence alone is often unclear);
-    # the sentences of a guarded text are not scored at all.
-    guarded = [model.english_only and t is not None and is_other_language(t) for t in texts]
     pieces = [
         [text[s.start : s.end] for s in spans] if text is not None and spans is not None else []
         for text, spans in zip(texts, spans_of)
     ]
-    to_score = [p for ps, skip in zip(pieces, guarded) if not skip for p in ps]
-    # guard=False: a sentence of an English review is scored whatever its own language looks like
-    probs = iter(model.predict_proba(to_score, cache, guard=False) if to_score else [])
+    probs_of: dict[int, list] = {}
+    for reader in {id(r): r for r in readers if r is not None}.values():
+        mine = [i for i, r in enumerate(readers) if r is reader]
+        flat = [p for i in mine for p in pieces[i]]
+        # guard=False: a sentence of a review is scored whatever its own language looks like
+        scored = iter(reader.predict_proba(flat, cache, guard=False) if flat else [])
+        for i in mine:
+            probs_of[i] = [next(scored) for _ in pieces[i]]
     out: list[list[ScoredSentence] | None] = []
-    for spans, sentences, skip in zip(spans_of, pieces, guarded):
-        if spans is None or skip:  # NULL or blank text, or a review in another language
+    for index, (spans, sentences, reader) in enumerate(zip(spans_of, pieces, readers)):
+        if spans is None or reader is None:  # NULL or blank text, or no model reads it
             out.append(None)
             continue
         row = []
-        for span, sentence in zip(spans, sentences):
-            p = next(probs)
+        for span, sentence, p in zip(spans, sentences, probs_of[index]):
             unscored = p is None or np.isnan(p[0])
             row.append(
                 ScoredSentence(
                     position=span.start + 1,
                     length=span.end - span.start,
                     sentence=sentence,
-                    label=None if unscored else model.labels[int(np.argmax(p))],
-                    score=None if unscored else float(p[model.score_index]),
+                    label=None if unscored else reader.labels[int(np.argmax(p))],
+                    score=None if unscored else float(p[reader.score_index]),
                 )
             )
         out.append(row or None)

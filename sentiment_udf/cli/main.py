@@ -85,8 +85,15 @@ def model_options(command: Callable) -> Callable:
         click.option(
             "--any-language",
             is_flag=True,
-            help="Score text in any language (default: text detected as another language than "
-            "English gives NULL; the model reads English only).",
+            help="The model reads text in any language (--languages any).",
+        ),
+        click.option(
+            "--languages",
+            type=click.Choice(["auto", "model", "any"]),
+            default=None,
+            help="Which model reads a text: auto (default): English by the English model, German, "
+            "Spanish, French, Japanese and Chinese by the multilingual one, others NULL; model: "
+            "only the model's own languages, others NULL; any: the model reads every text.",
         ),
         click.option(
             "--long-text",
@@ -109,7 +116,7 @@ def model_options(command: Callable) -> Callable:
 
     @functools.wraps(command)
     def with_scoring(*args: Any, **kwargs: Any) -> Any:
-        names = ("model", "max_length", "threads", "any_language", "long_text", "cache")
+        names = ("model", "max_length", "threads", "any_language", "languages", "long_text", "cache")
         scoring = ScoringOptions(*(kwargs.pop(name) for name in names))
         return command(*args, scoring=scoring, **kwargs)
 
@@ -129,6 +136,7 @@ class ScoringOptions:
     max_length: int
     threads: int | None
     any_language: bool
+    languages: str | None
     long_text: str
     cache: str | None
 
@@ -138,8 +146,13 @@ class ScoringOptions:
             "max_length": self.max_length,
             "threads": self.threads,
             "long_text": self.long_text,
-            "english_only": not self.any_language,
+            "languages": self._languages(),
         }
+
+    def _languages(self) -> str:
+        if self.any_language and self.languages not in (None, "any"):
+            raise click.UsageError(f"--any-language and --languages {self.languages} disagree")
+        return "any" if self.any_language else self.languages or "auto"
 
     @property
     def cache_arg(self) -> bool | str | None:

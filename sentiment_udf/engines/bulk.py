@@ -28,7 +28,7 @@ from ..runtime.registry import load_aspect_model, load_tagger
 from ..runtime.result_cache import ResultCache
 from ..runtime.term_tagger import TermTagger
 from .file_lock import exclusive_lock, fresh_file, refuse_link
-from .run_record import RECORD_KEY, check_same_run, parse_record, run_record
+from .run_record import RECORD_KEY, check_same_run, extending, parse_record, run_record
 from .sql_names import (
     Source,
     SourceError,
@@ -433,7 +433,7 @@ class _TableSink(_Sink):
         if exists and resume:
             names = [r[0] for r in self.con.execute(f"DESCRIBE {self.sql}").fetchall()]
             _check_resumed_columns(names, self.id_column, self.columns, self.name)
-            check_same_run(parse_record(self._comment()), record, self.name)
+            check_same_run(parse_record(self._comment()), record, self.name, extending(record))
             ident = quote_identifier(self.id_column)
             return self.con.execute(f"SELECT count(DISTINCT {ident}) FROM {self.sql}").fetchall()[
                 0
@@ -558,8 +558,6 @@ class _ParquetSink(_Sink):
                 f"{self.parts} exists but is not a parts folder sentiment-udf made (no RUN.json); "
                 "move it away"
             )
-        if resume and self.parts.exists():
-            check_same_run(_run_file(run_file).get("options"), record, self.name)
         if self.parts.exists() and self._merged_already(run_file):
             shutil.rmtree(self.parts)  # a run killed after its output was whole: nothing to add
             if self.csv:  # a CSV output is not extended: that run is the whole answer
@@ -569,6 +567,8 @@ class _ParquetSink(_Sink):
                     f"SELECT count(DISTINCT {ident}) FROM read_csv(?, header = true)",
                     [escape_glob(str(self.output))],
                 ).fetchall()[0][0]
+        if resume and self.parts.exists():  # an interrupted run: finish it as it was begun
+            check_same_run(_run_file(run_file).get("options"), record, self.name)
         if replace and self.parts.exists():
             shutil.rmtree(self.parts)
         if not self.parts.exists():
@@ -580,7 +580,10 @@ class _ParquetSink(_Sink):
         )
         if self.reuse_output:
             metadata = pq.read_schema(self.output).metadata or {}
-            check_same_run(parse_record(metadata.get(RECORD_KEY.encode())), record, self.name)
+            # a finished output takes new rows from any input (ids say which are new)
+            check_same_run(
+                parse_record(metadata.get(RECORD_KEY.encode())), record, self.name, extending(record)
+            )
         files = _literal(self._done_files())
         if not files:
             return 0

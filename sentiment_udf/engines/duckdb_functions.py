@@ -94,9 +94,7 @@ def register(
     chosen = {role: prefix + role for role in FUNCTION_ROLES}
     chosen.update(names or {})
     check_positive_label(loaded, positive_label)
-    aspects = load_aspect_model(
-        aspect_model, model_options.get("threads"), model_options.get("english_only", True)
-    )
+    aspects = load_aspect_model(aspect_model, model_options.get("threads"), loaded.english_only)
     tagger = load_tagger(opinion_model, model_options.get("threads"))
     result_cache = open_cache(cache)
     functions = FunctionSet(lambda: loaded, positive_label, cache=lambda: result_cache)

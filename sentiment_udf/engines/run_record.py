@@ -15,6 +15,7 @@ from .sql_names import Source, SourceError
 RECORD_KEY = "sentiment_udf.options"  # Parquet metadata key; also RUN.json's "options"
 
 
+
 def model_record(model: SentimentModel) -> dict[str, object]:
     """The model and the options that shape its answers."""
     checksums = json.dumps(used_file_checksums(model.files), sort_keys=True)
@@ -23,7 +24,7 @@ def model_record(model: SentimentModel) -> dict[str, object]:
         "model_files": hashlib.sha256(checksums.encode()).hexdigest()[:16],
         "max_length": model.max_length,
         "long_text": model.long_text,
-        "any_language": not model.english_only,
+        "languages": model.languages,
     }
 
 
@@ -37,7 +38,11 @@ def source_record(source: Source) -> dict[str, object]:
             files.append(f"{path} ({info.st_size} bytes, modified {info.st_mtime_ns})")
         else:
             files.append(str(path))
-    return {"source": [source.sql, *map(str, source.params)], "input_files": files}
+    return {
+        "source": [source.sql, *map(str, source.params)],
+        "input_files": files,
+        "numbered": source.numbered,
+    }
 
 
 def run_record(
@@ -59,15 +64,23 @@ def run_record(
     }
 
 
-def check_same_run(recorded: object, current: Mapping[str, object], target: str) -> None:
-    """SourceError naming what differs between the run that wrote `target` and this one. A target
-    written before runs were recorded (no record) is accepted as it was."""
+def extending(record: Mapping[str, object]) -> tuple[str, ...]:
+    """What may differ when new rows extend a finished target: the input, where ids identify rows
+    (not where rows are numbered in file order: another input renumbers them)."""
+    return () if record.get("numbered") else ("source", "input_files")
+
+
+def check_same_run(
+    recorded: object, current: Mapping[str, object], target: str, may_differ: Sequence[str] = ()
+) -> None:
+    """SourceError naming what differs between the run that wrote `target` and this one (but for
+    `may_differ`). A target written before runs were recorded (no record) is accepted as it was."""
     if not isinstance(recorded, dict):
         return
     changed = [
         f"{name} ({_shown(recorded.get(name))} -> {_shown(value)})"
         for name, value in current.items()
-        if name in recorded and recorded[name] != value
+        if name in recorded and recorded[name] != value and name not in may_differ
     ]
     if changed:
         raise SourceError(

@@ -65,7 +65,7 @@ def register_spark(
     check_positive_label(loaded, positive_label)
     aspect_ref = None if aspect_model is None else str(aspect_model)
     threads = model_options.get("threads")
-    english_only = model_options.get("english_only", True)
+    english_only = loaded.english_only  # aspects read the model's own languages unless "any"
     load_aspect_model(aspect_ref, threads, english_only)  # fail on the driver too
     tagger_ref = None if opinion_model is None else str(opinion_model)
     load_tagger(tagger_ref, threads)

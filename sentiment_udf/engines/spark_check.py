@@ -38,9 +38,7 @@ def check_executors(spark: Any, refs: dict, timeout: float = DEFAULT_CHECK_SECON
         try:
             model = load_model(refs["model"], **refs["options"])
             threads = refs["options"].get("threads")
-            load_aspect_model(
-                refs["aspect_model"], threads, refs["options"].get("english_only", True)
-            )
+            load_aspect_model(refs["aspect_model"], threads, model.english_only)
             load_tagger(refs["opinion_model"], threads)
         except Exception as exc:
             return {**where, "problem": "model", "reason": str(exc).splitlines()[0][:400]}

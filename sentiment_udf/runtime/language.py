@@ -33,3 +33,12 @@ def is_other_language(text: str) -> bool:
     emoji, numbers and very short text are not)."""
     reliable, code = _detect(text)
     return reliable and code not in ("en", "un", "xxx")
+
+
+def reliable_language(text: str) -> str | None:
+    """The ISO 639-1 code of `text`'s language when it is reliably detected, else None (short,
+    mixed or undetermined text)."""
+    reliable, code = _detect(text)
+    if not reliable or code in ("un", "xxx"):
+        return None
+    return code.split("-")[0].lower()

@@ -18,6 +18,7 @@ from .activity import TEXTS_ANSWERED, TEXTS_SCORED
 from .batching import pad, plan_batches
 from .encoding import TextEncoder, is_whitespace, join_title
 from .language import is_other_language
+from .language_routing import OTHER, OWN, language_mode, route
 from .model_files import ModelFiles, locate, used_file_checksums, verify_manifest
 from .onnx_session import ForkSafeSession, check_inputs, check_signature, softmax
 from .options import check_model_options
@@ -47,7 +48,8 @@ class SentimentModel:
         onnx_file: str | None = None,
         token_budget: int = DEFAULT_TOKEN_BUDGET,
         max_batch_rows: int = DEFAULT_MAX_BATCH_ROWS,
-        english_only: bool = True,
+        english_only: bool | None = None,
+        languages: str | None = None,
     ) -> None:
         started = time.perf_counter()
         check_model_options(
@@ -59,10 +61,11 @@ class SentimentModel:
                 "token_budget": token_budget,
                 "max_batch_rows": max_batch_rows,
                 "english_only": english_only,
+                "languages": languages,
             },
             "SentimentModel",
         )
-        self.english_only = english_only
+        self.languages = language_mode(languages, english_only)
         self.files: ModelFiles = locate(model, onnx_file)
         self.checksums_verified = verify_manifest(self.files.folder)
         positions = self.files.max_positions
@@ -87,6 +90,8 @@ class SentimentModel:
         self._output = check_signature(self.session.get(), self.files.onnx)
         self._workers: ThreadPoolExecutor | None = None
         self._workers_lock = threading.Lock()
+        self._others: SentimentModel | None = None  # the multilingual reader, loaded on demand
+        self._others_looked_up = False
         self.fingerprint = model_fingerprint(
             used_file_checksums(self.files),
             {
@@ -95,7 +100,7 @@ class SentimentModel:
                 "input_pair": self.files.input_pair,
                 "token_budget": self.token_budget,
                 "max_batch_rows": self.max_batch_rows,
-                "english_only": english_only,
+                "languages": self.languages,
             },
             self.labels,
         )
@@ -106,6 +111,33 @@ class SentimentModel:
     @property
     def name(self) -> str:
         return self.files.name
+
+    @property
+    def english_only(self) -> bool:
+        """Whether text outside the model's own languages is refused by this model itself (every
+        mode but "any"; in "auto" such text may still go to the multilingual model)."""
+        return self.languages != "any"
+
+    def readers(self, texts: Sequence[str]) -> list[SentimentModel | None]:
+        """The model that reads each text under the language rule (language_routing), None where
+        no model does (NULL)."""
+        if self.languages == "any":
+            return [self] * len(texts)
+        other = self._other_reader() if self.languages == "auto" else None
+        others = other.files.languages if other is not None else None
+        routes = route(texts, self.languages, self.files.languages, others)
+        return [self if r == OWN else other if r == OTHER else None for r in routes]
+
+    def _other_reader(self) -> SentimentModel | None:
+        """The embedded multilingual model, with this model's options, where it reads languages
+        this one does not and gives the same labels; else None."""
+        with self._workers_lock:
+            if not self._others_looked_up and self.files.input_pair is None:
+                from .registry import load_multilingual  # the registry builds on this module
+
+                self._others = load_multilingual(self)
+            self._others_looked_up = True
+            return self._others
 
     def inputs(
         self, titles: Sequence[str | None] | None, texts: Sequence[str | None]
@@ -136,14 +168,31 @@ class SentimentModel:
         for row, text in enumerate(texts):
             if text is not None and not is_whitespace(text):
                 unique.setdefault(text, []).append(row)
-        if self.english_only and guard:  # text in another language is not scored (NULL)
-            unique = {t: rows for t, rows in unique.items() if not is_other_language(t)}
+        if guard and self.languages != "any":  # the language rule: another model, or NULL
+            unique = self._send_elsewhere(unique, out, cache)
         if unique:
             answers = self._remembered([(t,) for t in unique], self._score_texts, cache)
             for rows, probs in zip(unique.values(), answers):
                 if probs is not None:
                     out[rows] = probs
         return out
+
+    def _send_elsewhere(
+        self, unique: dict[str, list[int]], out: np.ndarray, cache: ResultCache | None
+    ) -> dict[str, list[int]]:
+        """Score the texts another model reads into `out`, leave NaN for those no model reads;
+        the texts this model reads."""
+        mine: dict[str, list[int]] = {}
+        others: dict[SentimentModel, dict[str, list[int]]] = {}
+        for (text, rows), reader in zip(unique.items(), self.readers(list(unique))):
+            if reader is self:
+                mine[text] = rows
+            elif reader is not None:
+                others.setdefault(reader, {})[text] = rows
+        for reader, texts in others.items():
+            for rows, probs in zip(texts.values(), reader.predict_proba(list(texts), cache, False)):
+                out[rows] = probs
+        return mine
 
     def _remembered(self, items: list[tuple[str, ...]], score, cache: ResultCache | None) -> list:
         """Answers for `items` (texts or pairs): the memo's, the cache's, then `score(missing)`'s

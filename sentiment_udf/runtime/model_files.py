@@ -14,9 +14,11 @@ EMBEDDED_MODEL_NAME = "sentiment-en-reviews-v2"
 EMBEDDED_FAST_MODEL_NAME = "sentiment-en-reviews-fast"
 EMBEDDED_ASPECT_MODEL_NAME = "sentiment-en-aspects-v1"
 EMBEDDED_TAGGER_MODEL_NAME = "sentiment-en-targets-v1"
+EMBEDDED_MULTILINGUAL_MODEL_NAME = "sentiment-multi-reviews-v1"
 # Short names of the embedded models: register(con, model="fast"), --model fast.
 MODEL_ALIASES = {"default": EMBEDDED_MODEL_NAME, "fast": EMBEDDED_FAST_MODEL_NAME,
-                 "aspects": EMBEDDED_ASPECT_MODEL_NAME, "targets": EMBEDDED_TAGGER_MODEL_NAME}
+                 "aspects": EMBEDDED_ASPECT_MODEL_NAME, "targets": EMBEDDED_TAGGER_MODEL_NAME,
+                 "multilingual": EMBEDDED_MULTILINGUAL_MODEL_NAME}
 
 
 
@@ -57,6 +59,7 @@ class ModelFiles:
     labels: tuple[str, ...]
     max_positions: int | None
     input_pair: tuple[str, str] | None = None  # e.g. ("sentence", "aspect"): a pair classifier
+    languages: tuple[str, ...] = ("en",)  # config.json "languages": what the model reads
 
 
 def is_term_tagger(files: ModelFiles) -> bool:
@@ -130,6 +133,7 @@ def locate(model: str | Path | None = None, onnx_file: str | None = None) -> Mod
         labels=_labels(settings, config),
         max_positions=_max_positions(settings, config),
         input_pair=_input_pair(settings, config),
+        languages=_languages(settings, config),
     )
 
 
@@ -210,6 +214,14 @@ def _input_pair(settings: dict, config: Path) -> tuple[str, str] | None:
             f'{config}: \'input_pair\' must name the two inputs, e.g. ["sentence", "aspect"]'
         )
     return (pair[0], pair[1])
+
+
+def _languages(settings: dict, config: Path) -> tuple[str, ...]:
+    """config.json's "languages" (ISO 639-1 codes the model was measured on); English if absent."""
+    found = settings.get("languages", ["en"])
+    if not (isinstance(found, list) and found and all(isinstance(c, str) and c for c in found)):
+        raise ModelError(f'{config}: \'languages\' must list ISO 639-1 codes, e.g. ["en", "de"]')
+    return tuple(c.lower() for c in found)
 
 
 def sha256(path: Path) -> str:

@@ -28,6 +28,15 @@ def _flag(value: Any) -> str | None:
     return None if isinstance(value, bool) else "True or False"
 
 
+def _flag_or_none(value: Any) -> str | None:
+    return None if value is None or isinstance(value, bool) else "True, False or None"
+
+
+def _language_mode(value: Any) -> str | None:
+    modes = ("auto", "model", "any")  # language_routing.LANGUAGE_MODES
+    return None if value is None or value in modes else " or ".join(map(repr, modes)) + " (or None)"
+
+
 def _text_or_none(value: Any) -> str | None:
     return None if value is None or isinstance(value, str) else "a file name (str) or None"
 
@@ -39,7 +48,8 @@ CHECKS = {
     "onnx_file": _text_or_none,
     "token_budget": _whole(1),
     "max_batch_rows": _whole(1),
-    "english_only": _flag,
+    "english_only": _flag_or_none,
+    "languages": _language_mode,
 }
 MODEL_OPTIONS = tuple(CHECKS)
 

@@ -13,6 +13,7 @@ from .model import SentimentModel
 from .model_files import (
     EMBEDDED_ASPECT_MODEL_NAME,
     EMBEDDED_MODELS_DIR,
+    EMBEDDED_MULTILINGUAL_MODEL_NAME,
     EMBEDDED_TAGGER_MODEL_NAME,
     resolve_folder,
 )
@@ -42,11 +43,11 @@ def load_aspect_model(
     english_only: bool = True,
 ) -> SentimentModel:
     """The pair classifier behind sentiment_aspects (None: the embedded aspect model), with the
-    review model's threads and English-only guard."""
+    review model's threads; it reads its own languages only unless `english_only=False`."""
     loaded = load_model(
         EMBEDDED_MODELS_DIR / EMBEDDED_ASPECT_MODEL_NAME if model is None else model,
         threads=threads,
-        english_only=english_only,
+        languages="model" if english_only else "any",
     )
     if loaded.files.input_pair is None:
         raise ModelError(
@@ -57,6 +58,24 @@ def load_aspect_model(
         if label not in loaded.labels:
             raise ModelError(f"{loaded.files.config}: an aspect model needs a {label!r} label")
     return loaded
+
+
+def load_multilingual(model: SentimentModel) -> SentimentModel | None:
+    """The embedded multilingual model with `model`'s threads, length and long-text options (it
+    reads what it is sent: the routing is `model`'s), or None where it adds no language to
+    `model`'s, gives other labels, or is not installed."""
+    folder = EMBEDDED_MODELS_DIR / EMBEDDED_MULTILINGUAL_MODEL_NAME
+    if not folder.is_dir() or model.files.folder.resolve() == folder.resolve():
+        return None
+    other = load_model(
+        folder,
+        threads=model.threads,
+        max_length=min(model.max_length, 512),
+        long_text=model.long_text,
+        languages="any",
+    )
+    adds = set(other.files.languages) - set(model.files.languages)
+    return other if adds and other.labels == model.labels else None
 
 
 def load_tagger(
