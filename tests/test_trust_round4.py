@@ -438,3 +438,20 @@ def test_an_unwritable_or_relative_cache_still_imports(package_zip, tmp_path):
     assert relative["labels"] == ["positive", "negative"]
     assert not (tmp_path / "rel-cache").exists()  # a relative XDG_CACHE_HOME is ignored
     assert (tmp_path / "home" / ".cache" / "sentiment-udf" / "embedded").is_dir()
+
+
+# --- 8. one row never fails a query: odd spaces in the sentence splitter -------------------------
+
+
+@pytest.mark.parametrize("space", ["\u00a0", "\u3000", "\u2009", "\u0085", "\u202f"])
+def test_odd_spaces_after_a_capital_and_a_period_are_split_not_a_failed_query(con, space):
+    text = f"I bought plan B{space}. The battery died."
+    sentences = con.execute("SELECT sentiment_sentences(?)", [text]).fetchall()[0][0]
+    assert [s["sentence"] for s in sentences] == [f"I bought plan B{space}.", "The battery died."]
+    assert [(s["position"], s["length"]) for s in sentences] == [(1, 17), (19, 17)]
+    row = con.execute(
+        "SELECT sentiment_overall(?), sentiment_aspects(?, ['battery']), sentiment_opinions(?)",
+        [text] * 3,
+    ).fetchall()[0]
+    assert row[0] is not None and row[1][0]["aspect"] == "battery"
+    assert row[2] is not None and "battery" in [o["target"] for o in row[2]]
