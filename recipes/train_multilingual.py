@@ -368,7 +368,7 @@ def used_pieces(data_dir: Path, tokenizer, spec: dict) -> list[int]:
     texts = [t for t, s in zip(*pq.read_table(data_dir / "reviews_multilingual.parquet",
                                                columns=["text", "split"]).to_pydict().values())
              if s == "train" and t]
-    used = set(range(4))
+    used = set(range(4)) | {added["id"] for added in spec.get("added_tokens", [])}
     for start in range(0, len(texts), 5000):
         for enc in tokenizer.encode_batch(texts[start : start + 5000]):
             used.update(enc.ids)

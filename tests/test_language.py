@@ -31,10 +31,10 @@ def test_detect_language_in_sql(con):
         con.execute("SELECT detect_language(42)").fetchall()
 
 
-def test_the_guard_is_on_by_default_and_can_be_turned_off(tiny_model):
+def test_the_guard_is_kept_by_english_only_and_can_be_turned_off(tiny_model):
     german = "Das Produkt ist nach zwei Tagen kaputt gegangen. Nie wieder!"
     guarded = duckdb.connect()
-    sentiment_udf.register(guarded, tiny_model)
+    sentiment_udf.register(guarded, tiny_model, english_only=True)
     row = guarded.execute(
         "SELECT classify_sentiment(?), sentiment_score(?), sentiment(?), sentiment_sentences(?)",
         [german] * 4,
@@ -48,7 +48,7 @@ def test_the_guard_is_on_by_default_and_can_be_turned_off(tiny_model):
     off = cli("query", f"SELECT sentiment_score('{german}') AS s", "--model", str(tiny_model),
               "--any-language", "--format", "csv")  # fmt: skip
     on = cli("query", f"SELECT sentiment_score('{german}') AS s", "--model", str(tiny_model),
-             "--format", "csv")  # fmt: skip
+             "--languages", "model", "--format", "csv")  # fmt: skip
     assert on.stdout == 's\n""\n'  # NULL (an empty CSV field)
     assert 0.0 <= float(off.stdout.splitlines()[1]) <= 1.0  # a score: this fails on "" too
 

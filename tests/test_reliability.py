@@ -87,11 +87,20 @@ def test_inputs_that_give_null(embedded_con, case):
 
 
 @pytest.mark.parametrize("case", sorted(OTHER_LANGUAGES))
-def test_other_languages_are_null_unless_the_guard_is_off(embedded_con, case):
+def test_other_languages_are_read_by_the_multilingual_model_or_null(embedded_con, case):
+    """German and Chinese go to the multilingual model; Arabic and Hebrew, which no shipped
+    model reads, give NULL; languages="model" (english_only=True) refuses all four; any: all."""
     text = OTHER_LANGUAGES[case]
-    assert embedded_con.execute("SELECT sentiment_score(?)", [text]).fetchall() == [(None,)]
     language = embedded_con.execute("SELECT detect_language(?)", [text]).fetchall()[0][0]
     assert language not in (None, "en")
+    score = embedded_con.execute("SELECT sentiment_score(?)", [text]).fetchall()[0][0]
+    if language in ("de", "zh"):
+        assert 0.0 <= score <= 1.0
+    else:
+        assert score is None
+    model_only = duckdb.connect()
+    sentiment_udf.register(model_only, languages="model")
+    assert model_only.execute("SELECT sentiment_score(?)", [text]).fetchall() == [(None,)]
     anything = duckdb.connect()
     sentiment_udf.register(anything, english_only=False)
     score = anything.execute("SELECT sentiment_score(?)", [text]).fetchall()[0][0]

@@ -297,14 +297,18 @@ GERMAN = "Das Produkt ist nach zwei Tagen kaputt gegangen. Die Batterie ist schl
 
 
 def test_english_only_false_reaches_the_aspect_model_and_guarded_text_is_null_everywhere():
-    guarded, anything = duckdb.connect(), duckdb.connect()
-    sentiment_udf.register(guarded)
+    guarded, anything, routed = duckdb.connect(), duckdb.connect(), duckdb.connect()
+    sentiment_udf.register(guarded, english_only=True)
     sentiment_udf.register(anything, english_only=False)
+    sentiment_udf.register(routed)
     query = (
         "SELECT sentiment_aspects(?, ['batterie']), sentiment_overall(?), "
         "sentiment_sentences(?), sentiment_score(?)"
     )
     assert guarded.execute(query, [GERMAN] * 4).fetchall()[0] == (None, None, None, None)
+    # by default the multilingual model reads it; aspects stay English-only (NULL)
+    aspects, overall, sentences, score = routed.execute(query, [GERMAN] * 4).fetchall()[0]
+    assert aspects is None and overall is not None and len(sentences) == 3 and score < 0.5
     aspects, overall, sentences, score = anything.execute(query, [GERMAN] * 4).fetchall()[0]
     assert aspects[0]["mentions"] == 1 and aspects[0]["label"] in (
         "negative",

@@ -243,6 +243,9 @@ def export(checkpoint: Path, out: Path, int8: bool = False) -> Path:
         if out.is_dir():
             out.rmdir()  # empty (checked): fails rather than remove anything that appeared
         os.rename(fresh, out)
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(out, 0o777 & ~mask)  # mkdtemp made it private; a model folder is not
     finally:
         shutil.rmtree(fresh, ignore_errors=True)
     return out
