@@ -181,3 +181,41 @@ def test_a_scoring_view_is_warned_about_at_build_time(project, tmp_path):
     said = result.stdout + result.stderr
     assert "WARNING: view scores_as_view calls a sentiment function" in said
     assert said.count("view scores_as_view calls") == 1
+
+
+MIXED_SEED = [
+    ("1", "Great blender", "Crushes ice in seconds and is easy to clean. Love it.", "kitchen", "positive"),
+    ("2", "", "Das Gerät ist nach zwei Tagen kaputt gegangen. Nie wieder, absolut enttäuscht!", "kitchen", "negative"),
+    ("3", "", "音质非常好，电池也很耐用，物流很快，非常满意！", "electronics", "positive"),
+    ("4", "", "La batterie est morte au bout de deux jours et le service client ne répond pas.", "electronics", "negative"),
+]  # fmt: skip
+
+
+def test_dbt_scores_a_mixed_language_seed_like_duckdb(project, tmp_path, no_memo):
+    """A seed in four languages through `dbt build`: each row is read by the model the language
+    rule picks, as in DuckDB (issue 27)."""
+    seed = project / "seeds" / "raw_reviews.csv"
+    with seed.open("w", newline="", encoding="utf-8") as stream:
+        writer = csv.writer(stream)
+        writer.writerow(["review_id", "title", "text", "domain", "label"])
+        writer.writerows(MIXED_SEED)
+    db = tmp_path / "mixed.duckdb"
+    built = _dbt_build(project, db, "raw_reviews", "stg_reviews", "review_sentiment")
+    assert built.returncode == 0, built.stdout[-3000:]
+    con = duckdb.connect(str(db), read_only=True)
+    rows = con.execute(
+        "SELECT review_id, sentiment_label, sentiment_score, overall_label FROM review_sentiment "
+        "ORDER BY review_id"
+    ).fetchall()
+    con.close()
+    local = duckdb.connect()
+    sentiment_udf.register(local)
+    for (_, title, text, _, label), (_, got_label, got_score, got_overall) in zip(MIXED_SEED, rows):
+        expected = local.execute(
+            "SELECT classify_sentiment(nullif(?, ''), ?), sentiment_score(nullif(?, ''), ?), "
+            "sentiment_overall(nullif(?, ''), ?)",
+            [title, text] * 3,
+        ).fetchall()[0]
+        assert (got_label, got_score, got_overall) == expected
+        assert got_label == label
+    assert no_memo() >= len(MIXED_SEED)

@@ -284,3 +284,32 @@ def test_document_label_forms_match_duckdb(spark, no_memo):
     assert {e[1] for e in expected[:3]} <= {"positive", "negative", "neutral", "mixed"}
     assert expected[3] == (None, None, None, None) and expected[4] == (None, None, None, None)
     assert no_memo() > 0  # DuckDB's side ran the model (Spark's workers are other processes)
+
+
+def test_mixed_languages_follow_the_same_rule_as_duckdb(spark, no_memo):
+    """English by the English model, German and Chinese by the multilingual one, Russian NULL:
+    Spark's workers apply the rule DuckDB does (issue 27)."""
+    texts = [
+        "The battery died after two days and support never answered.",
+        "Das Produkt ist nach zwei Tagen kaputt gegangen. Nie wieder, absolut enttäuscht!",
+        "电池两天就没电了，客服也一直没有回复。但是外观很好看，屏幕也很清楚！",
+        "Этот товар сломался через два дня. Больше никогда не куплю, очень разочарован.",
+    ]
+    frame = spark.createDataFrame(list(enumerate(texts)), "id int, t string")
+    frame.createOrReplaceTempView("mixed_input")
+    got = spark.sql(
+        "SELECT id, classify_sentiment(t) AS l, sentiment_score(t) AS s, "
+        "sentiment_sentences(t) AS ss, sentiment_overall(t) AS o FROM mixed_input ORDER BY id"
+    ).collect()
+    con = duckdb.connect()
+    sentiment_udf.register(con)
+    for row, text in zip(got, texts):
+        label, score, sentences, overall = con.execute(
+            "SELECT classify_sentiment(?), sentiment_score(?), sentiment_sentences(?), "
+            "sentiment_overall(?)",
+            [text] * 4,
+        ).fetchall()[0]
+        assert (row["l"], row["s"], row["o"]) == (label, score, overall)
+        assert (None if row["ss"] is None else [x.asDict() for x in row["ss"]]) == sentences
+    assert [r["l"] is None for r in got] == [False, False, False, True]
+    assert no_memo() > 0
