@@ -455,3 +455,20 @@ def test_odd_spaces_after_a_capital_and_a_period_are_split_not_a_failed_query(co
     ).fetchall()[0]
     assert row[0] is not None and row[1][0]["aspect"] == "battery"
     assert row[2] is not None and "battery" in [o["target"] for o in row[2]]
+
+
+# --- 19. a kill in the last step leaves no full-size copy behind ---------------------------------
+
+
+def test_a_temporary_copy_left_by_a_kill_in_the_last_step_is_removed_by_the_resume(tiny_model, tmp_path):
+    source = _write(tmp_path / "r40.parquet", 40)
+    output = tmp_path / "out.parquet"
+    _interrupted(tiny_model, output, source, 10)
+    left = tmp_path / f".out.parquet.{'ab' * 16}.tmp"  # as fresh_file names it
+    left.write_bytes(b"x" * 100_000)
+    mine = tmp_path / ".out.parquet.notes.tmp"
+    mine.write_text("not ours")
+    result = cli(*_score(tiny_model, "--input", str(source), "--id-column", "id", "--output",
+                         str(output), "--resume"))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert not left.exists() and mine.read_text() == "not ours"

@@ -6,8 +6,11 @@ whose ids are not in the target yet. The source is only read.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
+import stat
 import shutil
 import tempfile
 import time
@@ -537,6 +540,7 @@ class _ParquetSink(_Sink):
         self.record = record
         self._lock.__enter__()
         self._locked = True
+        self._remove_killed_temporaries()
         run_file = self.parts / "RUN.json"
         if self.output.exists() and not (replace or resume):
             raise SourceError(
@@ -595,6 +599,17 @@ class _ParquetSink(_Sink):
         return self.con.execute(
             f"SELECT count(DISTINCT {ident}) FROM read_parquet(?)", [files]
         ).fetchall()[0][0]
+
+    def _remove_killed_temporaries(self) -> None:
+        """Full-size copies a run killed in its last step left beside the output (ours by name:
+        `.<output>.<32 hex>.tmp`, plain files only); we hold the output's lock, so no run of ours
+        is writing one."""
+        pattern = re.compile(re.escape(f".{self.output.name}.") + r"[0-9a-f]{32}\.tmp")
+        for path in self.output.parent.iterdir():
+            if pattern.fullmatch(path.name):
+                with contextlib.suppress(OSError):
+                    if stat.S_ISREG(os.lstat(path).st_mode):
+                        path.unlink()
 
     def _make_parts(self, replace: bool) -> None:
         """The parts folder with its RUN.json, made whole in a fresh private folder and renamed
