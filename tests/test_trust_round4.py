@@ -6,9 +6,9 @@ runs in subprocesses, real files."""
 from __future__ import annotations
 
 import hashlib
-import shutil
 import json
 import os
+import shutil
 from pathlib import Path
 
 import duckdb

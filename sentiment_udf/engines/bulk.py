@@ -10,8 +10,8 @@ import contextlib
 import json
 import os
 import re
-import stat
 import shutil
+import stat
 import tempfile
 import time
 import uuid
