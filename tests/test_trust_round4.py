@@ -472,3 +472,56 @@ def test_a_temporary_copy_left_by_a_kill_in_the_last_step_is_removed_by_the_resu
                          str(output), "--resume"))  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert not left.exists() and mine.read_text() == "not ours"
+
+
+# --- 7, 9, 13, 21. bad input is one clear line, never a hang or a lost function -----------------
+
+
+def test_a_fifo_as_a_model_file_or_database_is_refused_not_waited_on(tiny_model, tmp_path):
+    folder = tmp_path / "m"
+    shutil.copytree(tiny_model, folder)
+    (folder / "model.onnx").unlink()
+    os.mkfifo(folder / "model.onnx")
+    result = cli("query", "SELECT classify_sentiment('good')", "--model", str(folder), timeout=60)
+    assert_one_line_error(result, "not a regular file")
+    fifo_db = tmp_path / "db.duckdb"
+    os.mkfifo(fifo_db)
+    result = cli("query", "SELECT 1", "--db", str(fifo_db), "--model", str(tiny_model), timeout=60)
+    assert_one_line_error(result, "not a regular file")
+
+
+def test_shell_read_of_a_file_that_is_not_utf8_keeps_the_session(tiny_model, tmp_path):
+    latin = tmp_path / "latin1.sql"
+    latin.write_bytes("SELECT 'caf\u00e9';\n".encode("latin-1"))
+    script = f"CREATE TABLE kept AS SELECT 42 AS x;\n.read {latin}\nSELECT x FROM kept;\n"
+    result = cli("shell", "--model", str(tiny_model), stdin=script, timeout=120)
+    assert "not UTF-8" in result.stderr
+    assert "42" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "options, fragment",
+    [
+        ({"names": {"classify_sentiment": "sentiment"}}, "both be named"),
+        ({"names": {"classify_sentiment": "lower"}}, "hide DuckDB"),
+        ({"names": {"classify_sentiment": ""}}, "not a SQL identifier"),
+        ({"positive_label": None}, "positive_label"),
+        ({"cache": 1}, "cache"),
+        ({"cache": 3.5}, "cache"),
+        ({"cache": b"x"}, "cache"),
+        ({"prefix": None}, "prefix"),
+        ({"model": 3}, "model"),
+        ({"macros": True, "prefix": "x_"}, "macros=True"),
+    ],
+)
+def test_bad_register_arguments_fail_with_their_name_and_register_nothing(tiny_model, options, fragment):
+    import sentiment_udf
+
+    con = duckdb.connect()
+    kwargs = {"model": tiny_model, **options}
+    with pytest.raises((TypeError, ValueError), match=fragment):
+        sentiment_udf.register(con, **kwargs)
+    registered = con.execute(
+        "SELECT count(*) FROM duckdb_functions() WHERE function_name LIKE '%sentiment%'"
+    ).fetchall()[0][0]
+    assert registered == 0

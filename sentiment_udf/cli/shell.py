@@ -119,9 +119,14 @@ def _dot_command(con: duckdb.DuckDBPyConnection, line: str, state: ShellState) -
         state.mode = argument
     elif command == ".read" and argument:
         try:
-            text = Path(argument).expanduser().read_text(encoding="utf-8")
+            path = Path(argument).expanduser()
+            if path.exists() and not path.is_file():
+                return _error(state, f"cannot read {argument}: not a regular file")
+            text = path.read_text(encoding="utf-8")
         except OSError as exc:
             return _error(state, f"cannot read {argument}: {exc.strerror}")
+        except UnicodeDecodeError as exc:
+            return _error(state, f"cannot read {argument}: not UTF-8 text (byte {exc.start})")
         return _execute(con, text, state)
     elif command == ".output":
         if state.output is not None:

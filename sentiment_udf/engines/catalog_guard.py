@@ -13,7 +13,8 @@ import re
 
 import duckdb
 
-from .duckdb_functions import FUNCTION_ROLES, MACROS_FILE
+from .duckdb_functions import MACROS_FILE
+from .register_arguments import FUNCTION_ROLES
 
 MACRO_NAMES = tuple(
     re.findall(r"CREATE OR REPLACE TEMP MACRO (\w+)", MACROS_FILE.read_text(encoding="utf-8"))

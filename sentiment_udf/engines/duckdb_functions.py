@@ -27,6 +27,7 @@ from ..runtime.result_cache import ResultCache, open_cache
 from ..runtime.term_tagger import TermTagger
 from .analysis_functions import AnalysisFunctions
 from .arrow_functions import FunctionSet, check_positive_label, language_function
+from .register_arguments import check_register_arguments, function_names
 from .result_types import (
     ASPECTS_TYPE,
     OPINIONS_TYPE,
@@ -35,16 +36,6 @@ from .result_types import (
     sql_type,
 )
 
-FUNCTION_ROLES = (
-    "classify_sentiment",
-    "sentiment_score",
-    "sentiment",
-    "sentiment_sentences",
-    "sentiment_overall",
-    "sentiment_aspects",
-    "sentiment_opinions",
-    "detect_language",
-)
 MACROS_FILE = Path(__file__).parents[1] / "sql" / "macros.sql"
 
 
@@ -87,12 +78,9 @@ def register(
     """
     con = duckdb.default_connection() if con is None else con
     check_model_options(model_options, "register")
-    unknown = set(names or {}) - set(FUNCTION_ROLES)
-    if unknown:
-        raise ValueError(f"names= takes the roles {FUNCTION_ROLES}, not {sorted(unknown)}")
+    chosen = function_names(prefix, names, macros)
+    check_register_arguments(model, positive_label, cache)
     loaded = load_model(model, **model_options)
-    chosen = {role: prefix + role for role in FUNCTION_ROLES}
-    chosen.update(names or {})
     check_positive_label(loaded, positive_label)
     aspects = load_aspect_model(aspect_model, model_options.get("threads"), loaded.english_only)
     tagger = load_tagger(opinion_model, model_options.get("threads"))
@@ -126,8 +114,6 @@ def register(
             "(.fetchall()) before registering, or register first"
         ) from None
     if macros:
-        if chosen["sentiment_score"] != "sentiment_score" or chosen["sentiment"] != "sentiment":
-            raise ValueError("macros=True needs the default function names (the macros call them)")
         load_macros(con)
     return Registration(
         model=loaded,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 from pathlib import Path
 
 import duckdb
@@ -19,6 +20,8 @@ def check_database(db: str | Path | None, must_exist: bool) -> None:
     path = Path(db).absolute()
     if must_exist and not path.exists():
         raise SourceError(f"{db}: database file not found")
+    if path.exists() and not stat.S_ISREG(path.stat().st_mode):
+        raise SourceError(f"{db}: not a regular file (a FIFO, device or folder is refused)")
     if not path.parent.is_dir():
         raise SourceError(f"{db}: folder {path.parent} does not exist")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -139,11 +140,19 @@ def locate(model: str | Path | None = None, onnx_file: str | None = None) -> Mod
 
 def _require(folder: Path, name: str) -> Path:
     path = folder / name
-    if not path.is_file():
+    if not path.exists():
         raise ModelError(
             f"{path}: file not found (a model folder needs config.json, "
             "tokenizer.json and an .onnx file)"
         )
+    return regular_file(path)
+
+
+def regular_file(path: Path) -> Path:
+    """`path` if it is a regular file (after links); ModelError for a FIFO, a device or a folder,
+    which would hang or fail a reader."""
+    if not stat.S_ISREG(path.stat().st_mode):
+        raise ModelError(f"{path}: not a regular file (a FIFO, device or folder is refused)")
     return path
 
 
@@ -151,11 +160,11 @@ def _pick_onnx(folder: Path, onnx_file: str | None) -> Path:
     if onnx_file is not None:
         return _require(folder, onnx_file)
     for name in ONNX_PREFERENCE:
-        if (folder / name).is_file():
-            return folder / name
+        if (folder / name).exists():
+            return regular_file(folder / name)
     found = sorted(folder.glob("*.onnx"))
     if len(found) == 1:
-        return found[0]
+        return regular_file(found[0])
     if not found:
         raise ModelError(f"{folder}: no .onnx file found")
     names = ", ".join(p.name for p in found)
