@@ -525,3 +525,24 @@ def test_bad_register_arguments_fail_with_their_name_and_register_nothing(tiny_m
         "SELECT count(*) FROM duckdb_functions() WHERE function_name LIKE '%sentiment%'"
     ).fetchall()[0][0]
     assert registered == 0
+
+
+# --- 22. small ones: one clear line, no file left behind --------------------------------------
+
+
+def test_query_comment_latin1_csv_and_no_empty_database_left(tiny_model, tmp_path):
+    source = _write(tmp_path / "in.parquet", 5)
+    out = tmp_path / "o.parquet"
+    commented = cli(*_score(tiny_model, "--query", f"SELECT * FROM '{source}' -- a note",
+                            "--id-column", "id", "--output", str(out)))  # fmt: skip
+    assert commented.returncode == 0, commented.stderr
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes("id,review\n1,caf\xe9 good\n".encode("latin-1"))
+    result = cli(*_score(tiny_model, "--input", str(latin), "--id-column", "id", "--output",
+                         str(tmp_path / "l.parquet")))  # fmt: skip
+    assert_one_line_error(result, "not utf-8 encoded", "encoding")
+    new_db = tmp_path / "new.duckdb"
+    failing = cli(*_score(tiny_model, "--db", str(new_db), "--query", "SELECT * FROM nowhere",
+                          "--id-column", "id", "--output", str(tmp_path / "f.parquet")))  # fmt: skip
+    assert_one_line_error(failing, "nowhere")
+    assert not new_db.exists()

@@ -61,7 +61,12 @@ def _one_line(message: str) -> str:
     """The first line of an error, with DuckDB's hint line (candidates, did you mean) kept."""
     lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
     hints = [line for line in lines[1:] if line.startswith(("Candidate bindings", "Did you mean"))]
-    return lines[0] + (f" ({hints[0]})" if hints else "") if lines else "error"
+    # DuckDB's CSV reader puts the reason on a line of its own ("... not utf-8 encoded.") and
+    # the fix after it ("Possible Solution: Set the correct encoding ...")
+    reasons = [line for line in lines[1:] if "not utf-8 encoded" in line.lower()]
+    if reasons:
+        hints = [reasons[0], "read it with read_csv(..., encoding = 'latin-1') in --query"]
+    return lines[0] + (f" ({'; '.join(hints)})" if hints else "") if lines else "error"
 
 
 def model_options(command: Callable) -> Callable:
@@ -418,7 +423,10 @@ def score(
         if id_column is None:
             raise click.UsageError("--query needs --id-column (rows of a query have no fixed order)")
         check_database(db, must_exist=False)
-        con, source = duckdb.connect(db or ":memory:"), query_source(query)
+        # A --db that does not exist holds nothing to read: when the rows go to a file, the
+        # query runs in memory and no empty database file is left behind by a failing query.
+        reads_db = db is not None and (target_table is not None or Path(db).exists())
+        con, source = duckdb.connect(db if reads_db else ":memory:"), query_source(query)
     else:
         con, source = _open_source(db, table, input_file, read_only=False, glob=glob)
     if id_column is None:

@@ -124,7 +124,8 @@ def query_source(sql: str) -> Source:
         raise SourceError(f"--query does not parse: {str(exc).splitlines()[0]}") from None
     if len(statements) != 1 or statements[0].type != duckdb.StatementType.SELECT:
         raise SourceError("--query takes one SELECT statement (it is only read, never run twice)")
-    return Source(f"({sql.strip().rstrip(';')})")
+    # the closing parenthesis on a line of its own: a trailing `-- comment` cannot swallow it
+    return Source(f"({sql.strip().rstrip(';')}\n)")
 
 
 ROW_NUMBER_COLUMN = "row_number"
