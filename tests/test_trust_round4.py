@@ -546,3 +546,12 @@ def test_query_comment_latin1_csv_and_no_empty_database_left(tiny_model, tmp_pat
                           "--id-column", "id", "--output", str(tmp_path / "f.parquet")))  # fmt: skip
     assert_one_line_error(failing, "nowhere")
     assert not new_db.exists()
+
+
+def test_spark_pack_into_the_package_folder_is_refused():
+    import sentiment_udf
+
+    inside = Path(sentiment_udf.__file__).parent / "pack-here"
+    result = cli("spark", "pack", str(inside), "--no-dependencies", timeout=60)
+    assert_one_line_error(result, "inside the package folder")
+    assert not inside.exists()

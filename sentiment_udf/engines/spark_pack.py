@@ -70,9 +70,12 @@ class Pack:
 
 
 def pack(out: Path, dependencies: bool = True) -> Pack:
-    """Write the package zip (and the env archive) into `out` (made if missing)."""
-    out.mkdir(parents=True, exist_ok=True)
+    """Write the package zip (and the env archive) into `out` (made if missing), which must not
+    lie inside the package folder (the zip would take in its own growing file)."""
     package = Path(__file__).parents[1]
+    if out.resolve().is_relative_to(package.resolve()):
+        raise ValueError(f"{out} is inside the package folder {package}: write the pack elsewhere")
+    out.mkdir(parents=True, exist_ok=True)
     package_zip = out / PACKAGE_ZIP
     _write_atomically(package_zip, lambda path: _zip_package(package, path))
     if not dependencies:
