@@ -8,13 +8,19 @@ con.sql("SELECT classify_sentiment('Works great!')")
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import os
 
-from .errors import ModelError
-from .notebook import show_progress
-from .runtime.model import SentimentModel
-from .runtime.registry import load_model
-from .runtime.result_cache import ResultCacheWarning
+# onnxruntime (1.32 on Linux) records telemetry events and a device id under
+# $XDG_CACHE_HOME/Microsoft/DeveloperTools/ unless this is set before it is first imported.
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+
+from typing import TYPE_CHECKING, Any  # noqa: E402
+
+from .errors import ModelError  # noqa: E402
+from .notebook import show_progress  # noqa: E402
+from .runtime.model import SentimentModel  # noqa: E402
+from .runtime.registry import load_model  # noqa: E402
+from .runtime.result_cache import ResultCacheWarning  # noqa: E402
 
 if TYPE_CHECKING:
     from .engines.duckdb_functions import Registration, register

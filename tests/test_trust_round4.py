@@ -555,3 +555,20 @@ def test_spark_pack_into_the_package_folder_is_refused():
     result = cli("spark", "pack", str(inside), "--no-dependencies", timeout=60)
     assert_one_line_error(result, "inside the package folder")
     assert not inside.exists()
+
+
+# --- 23. offline: onnxruntime writes no telemetry -------------------------------------------------
+
+
+def test_scoring_writes_nothing_under_the_users_cache_but_what_was_asked(tmp_path):
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "ORT_DISABLE_TELEMETRY"}
+    env |= {"XDG_CACHE_HOME": str(tmp_path / "cache"), "HOME": str(tmp_path / "home")}
+    code = "import sentiment_udf; print(sentiment_udf.load_model().predict(['Works great']))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                          timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    written = [str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file()]
+    assert written == []  # onnxruntime's Microsoft/DeveloperTools/.onnxruntime/ was written before
