@@ -572,3 +572,21 @@ def test_scoring_writes_nothing_under_the_users_cache_but_what_was_asked(tmp_pat
     assert done.returncode == 0, done.stderr
     written = [str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file()]
     assert written == []  # onnxruntime's Microsoft/DeveloperTools/.onnxruntime/ was written before
+
+
+# --- 14. a --query runs once -----------------------------------------------------------------
+
+
+def test_a_query_with_nextval_runs_once(tiny_model, tmp_path):
+    db = tmp_path / "seq.duckdb"
+    con = duckdb.connect(str(db))
+    con.execute("CREATE SEQUENCE s")
+    con.close()
+    out = tmp_path / "o.parquet"
+    query = "SELECT nextval('s') AS id, 'good ' || i AS review FROM range(10) t(i)"
+    result = cli(*_score(tiny_model, "--db", str(db), "--query", query, "--id-column", "id",
+                         "--output", str(out)))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert sorted(pq.read_table(out).column("id").to_pylist()) == list(range(1, 11))
+    con = duckdb.connect(str(db))
+    assert con.execute("SELECT nextval('s')").fetchall() == [(11,)]  # advanced by 10, not 20

@@ -37,6 +37,7 @@ from .sql_names import (
     SourceError,
     check_columns,
     escape_glob,
+    materialised,
     qualified,
     quote_identifier,
     source_types,
@@ -146,6 +147,8 @@ def score(
         else _ParquetSink(con, Path(str(output)), id_column, written)
     )
     sink.check_source(source)  # first: a target that is the source is refused before all else
+    described = source
+    source = materialised(con, source)  # a query runs once, whatever it calls
     columns = {
         "--id-column": id_column,
         "--text-column": text_column,
@@ -173,7 +176,7 @@ def score(
     mode = "opinions" if opinions else "sentences" if sentences else "reviews"
     record = run_record(
         model,
-        source,
+        described,
         {"id_column": id_column, "text_column": text_column, "title_column": title_column},
         mode + (" with probabilities" if probabilities else ""),
         kept,

@@ -33,6 +33,7 @@ class Source:
     files: tuple[Path, ...] = ()
     pattern: str | None = None
     numbered: bool = False  # rows numbered in file order (see numbered())
+    query: bool = False  # a user's SELECT (see query_source()): run once, then read as rows
 
 
 def quote_identifier(name: str) -> str:
@@ -125,10 +126,26 @@ def query_source(sql: str) -> Source:
     if len(statements) != 1 or statements[0].type != duckdb.StatementType.SELECT:
         raise SourceError("--query takes one SELECT statement (it is only read, never run twice)")
     # the closing parenthesis on a line of its own: a trailing `-- comment` cannot swallow it
-    return Source(f"({sql.strip().rstrip(';')}\n)")
+    return Source(f"({sql.strip().rstrip(';')}\n)", query=True)
 
 
 ROW_NUMBER_COLUMN = "row_number"
+
+
+QUERY_ROWS = "__sentiment_udf_query_rows"
+
+
+def materialised(con: duckdb.DuckDBPyConnection, source: Source) -> Source:
+    """The rows of a query source, run once into a temporary table (a query with nextval(),
+    random() or now() would give other rows on each read); other sources as they are."""
+    if not source.query:
+        return source
+    table = f"temp.main.{quote_identifier(QUERY_ROWS)}"
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {quote_identifier(QUERY_ROWS)} AS SELECT * FROM {source.sql}",
+        list(source.params),
+    )
+    return Source(table)
 
 
 def numbered(source: Source) -> Source:
