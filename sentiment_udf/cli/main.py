@@ -426,7 +426,8 @@ def score(
         # A --db that does not exist holds nothing to read: when the rows go to a file, the
         # query runs in memory and no empty database file is left behind by a failing query.
         reads_db = db is not None and (target_table is not None or Path(db).exists())
-        con, source = duckdb.connect(db if reads_db else ":memory:"), query_source(query)
+        con = duckdb.connect(db if reads_db and db is not None else ":memory:")
+        source = query_source(query)
     else:
         con, source = _open_source(db, table, input_file, read_only=False, glob=glob)
     if id_column is None:
