@@ -590,3 +590,20 @@ def test_a_query_with_nextval_runs_once(tiny_model, tmp_path):
     assert sorted(pq.read_table(out).column("id").to_pylist()) == list(range(1, 11))
     con = duckdb.connect(str(db))
     assert con.execute("SELECT nextval('s')").fetchall() == [(11,)]  # advanced by 10, not 20
+
+
+# --- 11. the catalog guard sees calls through stored macros ---------------------------------------
+
+
+def test_a_generated_column_calling_a_macro_that_calls_our_function_is_refused(tiny_model, tmp_path):
+    db = tmp_path / "shop.duckdb"
+    base = ["--db", str(db), "--model", str(tiny_model)]
+    sql = (
+        "CREATE MACRO m(x) AS classify_sentiment(x); CREATE MACRO m2(x) AS upper(m(x)); "
+        "CREATE TABLE u (a VARCHAR, b VARCHAR GENERATED ALWAYS AS (m2(a)))"
+    )
+    result = cli("query", sql, *base)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("Error: refused: column u.b")
+    con = duckdb.connect(str(db), read_only=True)  # no sentiment functions registered here
+    assert "u" not in {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}

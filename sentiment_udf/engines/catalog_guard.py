@@ -30,7 +30,8 @@ def stored_calls(con: duckdb.DuckDBPyConnection, names: tuple[str, ...]) -> set[
     """(kind, description) of each persistent object whose SQL calls one of `names`."""
     if not names:
         return set()
-    pattern = r"(?i)\b(" + "|".join(re.escape(n) for n in names) + r")\s*\("
+    names = _with_macros_calling(con, names)
+    pattern = _call_pattern(names)
     found: set[tuple[str, str]] = set()
     stored = "database_name <> 'temp'"
     queries = {
@@ -49,6 +50,26 @@ def stored_calls(con: duckdb.DuckDBPyConnection, names: tuple[str, ...]) -> set[
             if sql and re.search(pattern, sql):
                 found.add((kind, name))
     return found
+
+
+def _call_pattern(names: tuple[str, ...]) -> str:
+    return r"(?i)\b(" + "|".join(re.escape(n) for n in names) + r")\s*\("
+
+
+def _with_macros_calling(con: duckdb.DuckDBPyConnection, names: tuple[str, ...]) -> tuple[str, ...]:
+    """`names` and every macro (stored or temporary) that calls one of them, through any chain
+    of macros: a column calling such a macro calls our function all the same."""
+    macros = con.execute(
+        "SELECT function_name, macro_definition FROM duckdb_functions() "
+        "WHERE function_type IN ('macro', 'table_macro') AND NOT internal"
+    ).fetchall()
+    found = set(names)
+    while True:
+        pattern = _call_pattern(tuple(found))
+        more = {name for name, sql in macros if sql and name not in found and re.search(pattern, sql)}
+        if not more:
+            return tuple(sorted(found))
+        found |= more
 
 
 def guarded(sql: str) -> bool:
