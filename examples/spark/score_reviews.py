@@ -1,11 +1,12 @@
 """Score a Parquet folder of reviews with Spark SQL and write the result as Parquet.
 
     python examples/spark/score_reviews.py INPUT_PARQUET OUTPUT_DIR [--master local[2]]
-        [--text-column review] [--title-column title] [--model PATH]
+        [--text-column review] [--title-column title] [--model PATH] [--limit N]
 
-On a cluster, install the sentiment-udf wheel on every node (or ship it with --py-files) and run
-this with spark-submit; the model is inside the wheel, or pass --model a folder every executor
-can read.
+On a cluster, install the sentiment-udf wheel on every node, or ship what
+`sentiment-udf spark pack OUT` writes (the README's "On a cluster" section), and run this with
+spark-submit; the models are inside the package, or pass --model a folder every executor can
+read.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ def main() -> None:
     parser.add_argument("--text-column", default="review")
     parser.add_argument("--title-column", default=None)
     parser.add_argument("--model", default=None)
+    parser.add_argument("--limit", type=int, default=None, help="score only the first N rows")
     args = parser.parse_args()
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # local workers: this environment
     spark = (
@@ -38,6 +40,8 @@ def main() -> None:
     )
     register_spark(spark, args.model, threads=1)  # one onnxruntime thread per Spark task slot
     reviews = spark.read.parquet(args.input)
+    if args.limit is not None:
+        reviews = reviews.limit(args.limit)
     slots = spark.sparkContext.defaultParallelism
     if (
         reviews.rdd.getNumPartitions() < slots
