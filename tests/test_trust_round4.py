@@ -607,3 +607,31 @@ def test_a_generated_column_calling_a_macro_that_calls_our_function_is_refused(t
     assert result.stderr.strip().splitlines()[-1].startswith("Error: refused: column u.b")
     con = duckdb.connect(str(db), read_only=True)  # no sentiment functions registered here
     assert "u" not in {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+
+
+# --- 12. Unicode normalisation: one word, one match, one key ------------------------------------
+
+
+def test_aspects_and_opinion_keys_match_across_nfc_nfd_and_soft_hyphens(embedded_con):
+    import unicodedata
+
+    nfc = "The café was lovely and the staff were kind."
+    nfd = unicodedata.normalize("NFD", nfc)
+    assert nfc != nfd
+    for text, aspect in ((nfc, "café"), (nfd, "café"), (nfc, unicodedata.normalize("NFD", "café")), (nfd, unicodedata.normalize("NFD", "café"))):
+        found = embedded_con.execute("SELECT sentiment_aspects(?, [?])", [text, aspect]).fetchall()[0][0]
+        assert found[0]["mentions"] == 1, (text, aspect)
+        position, length = found[0]["evidence"][0]["position"], found[0]["evidence"][0]["length"]
+        assert unicodedata.normalize("NFC", text[position - 1 : position - 1 + length]) == "café"
+    soft = "The bat\u00adtery died within a day."
+    found = embedded_con.execute("SELECT sentiment_aspects(?, ['battery'])", [soft]).fetchall()[0][0]
+    assert found[0]["mentions"] == 1 and found[0]["evidence"][0]["length"] == len("bat\u00adtery")
+    keys = set()
+    for text in (nfc, nfd):
+        opinions = embedded_con.execute("SELECT sentiment_opinions(?)", [text]).fetchall()[0][0]
+        cafe = [o for o in opinions if o["target_key"].startswith("caf")]
+        assert cafe, opinions
+        keys |= {o["target_key"] for o in cafe}
+        o = cafe[0]
+        assert unicodedata.normalize("NFC", text[o["position"] - 1 : o["position"] - 1 + o["length"]]) == "café"
+    assert keys == {"café"}

@@ -21,6 +21,7 @@ from ..runtime.language import is_other_language
 from ..runtime.model import SentimentModel
 from ..runtime.result_cache import ResultCache
 from .sentences import Span, split_sentences
+from .text_forms import key_form, matching_form, original_span
 
 # What the pair classifier is shown around a mention: "sentence" or "clause" (BENCHMARKS.md
 # measured both on the SemEval holdout rows; the winner is the default).
@@ -96,11 +97,16 @@ def score_aspects(
             found.append(None)
             continue
         sentences = split_sentences(text)
+        form, positions = matching_form(text)  # NFC, no soft hyphens; spans map back
         row = []
         for aspect in wanted:
             if aspect is None:
                 raise ValueError("an aspect in the list is NULL; give words or leave it out")
-            spans = [(m.start(), m.end()) for m in aspect_pattern(aspect).finditer(text)]
+            spans = [
+                original_span(positions, m.start(), m.end())
+                for m in aspect_pattern(key_form(aspect)).finditer(form)
+                if m.end() > m.start()
+            ]
             for start, end in spans:
                 sentence = _sentence_at(sentences, start, len(text))
                 piece = text[sentence.start : sentence.end]

@@ -19,6 +19,7 @@ from ..runtime.model import SentimentModel
 from ..runtime.result_cache import ResultCache
 from ..runtime.term_tagger import TermTagger
 from .sentences import Span, sentence_spans
+from .text_forms import key_form, with_combining_marks
 
 ARTICLES = {"the", "a", "an"}
 EDGE_PUNCTUATION = re.compile(r"^[\W_]+|[\W_]+$")
@@ -69,7 +70,7 @@ def target_key(target: str) -> str:
     """The grouping form of a target: case folded, whitespace collapsed, punctuation and the
     articles a/an/the at either end dropped, the last word made singular ("The Batteries" and
     "battery" share the key "battery")."""
-    words = EDGE_PUNCTUATION.sub("", " ".join(target.casefold().split())).split()
+    words = EDGE_PUNCTUATION.sub("", " ".join(key_form(target).casefold().split())).split()
     while len(words) > 1 and words[0] in ARTICLES:
         words = words[1:]
     while len(words) > 1 and words[-1] in ARTICLES:
@@ -109,7 +110,12 @@ def find_opinions(
     for (row, span), spans in zip(owners, tagger.tag(pieces, cache)):
         row_found = found[row]
         assert row_found is not None
-        row_found += [(span, span.start + start, span.start + end) for start, end in spans]
+        text = texts[row]
+        assert text is not None
+        row_found += [
+            (span, span.start + start, with_combining_marks(text, span.start + end))
+            for start, end in spans
+        ]
     firsts, seconds = [], []
     for text, targets in zip(texts, found):
         for sentence, start, end in targets or []:
