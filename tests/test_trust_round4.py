@@ -635,3 +635,19 @@ def test_aspects_and_opinion_keys_match_across_nfc_nfd_and_soft_hyphens(embedded
         o = cafe[0]
         assert unicodedata.normalize("NFC", text[o["position"] - 1 : o["position"] - 1 + o["length"]]) == "café"
     assert keys == {"café"}
+
+
+# --- 15. aspects: bounded pattern memory -----------------------------------------------------------
+
+
+def test_long_aspects_are_not_kept_in_the_pattern_cache(embedded_con):
+    from sentiment_udf.analysis import aspects
+
+    before = aspects._cached_aspect_pattern.cache_info().currsize
+    for i in range(20):  # 20 distinct 20 kB aspects: each compiled for its call, none kept
+        long_aspect = "|".join(f"word{i}x{j}" for j in range(2000))
+        found = embedded_con.execute(
+            "SELECT sentiment_aspects(?, [?])", [f"The word{i}x7 is great.", long_aspect]
+        ).fetchall()[0][0]
+        assert found[0]["mentions"] == 1
+    assert aspects._cached_aspect_pattern.cache_info().currsize == before

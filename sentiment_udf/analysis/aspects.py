@@ -10,6 +10,7 @@ aspect's label is that of its mentions (`mixed` when some are positive and some 
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -41,9 +42,23 @@ class AspectResult:
     evidence: list[tuple[int, int]] = field(default_factory=list)  # (1-based position, length)
 
 
-@lru_cache(maxsize=1024)
+CACHED_ASPECT_CHARS = 512  # longer aspects are compiled per call: the cache's memory is bounded
+
+
 def aspect_pattern(aspect: str) -> re.Pattern[str]:
-    """The regular expression that finds an aspect's mentions (alternatives, plurals)."""
+    """The regular expression that finds an aspect's mentions (alternatives, plurals); kept for
+    reuse when short (at most 4,096 of them), compiled anew when long."""
+    if len(aspect) > CACHED_ASPECT_CHARS:
+        return _compile_aspect(aspect)
+    return _cached_aspect_pattern(aspect)
+
+
+@lru_cache(maxsize=4096)
+def _cached_aspect_pattern(aspect: str) -> re.Pattern[str]:
+    return _compile_aspect(aspect)
+
+
+def _compile_aspect(aspect: str) -> re.Pattern[str]:
     alternatives = sorted(
         {a.strip() for a in aspect.split("|") if a.strip()}, key=len, reverse=True
     )
@@ -97,6 +112,7 @@ def score_aspects(
             found.append(None)
             continue
         sentences = split_sentences(text)
+        starts = [s.start for s in sentences]
         form, positions = matching_form(text)  # NFC, no soft hyphens; spans map back
         row = []
         for aspect in wanted:
@@ -108,7 +124,7 @@ def score_aspects(
                 if m.end() > m.start()
             ]
             for start, end in spans:
-                sentence = _sentence_at(sentences, start, len(text))
+                sentence = _sentence_at(sentences, starts, start, len(text))
                 piece = text[sentence.start : sentence.end]
                 if context == "clause":
                     piece = clause_of(piece, start - sentence.start, end - sentence.start)
@@ -124,10 +140,11 @@ def score_aspects(
     return _assemble(model, found, probs)
 
 
-def _sentence_at(sentences: list[Span], position: int, length: int) -> Span:
-    for sentence in sentences:
-        if sentence.start <= position < sentence.end:
-            return sentence
+def _sentence_at(sentences: list[Span], starts: list[int], position: int, length: int) -> Span:
+    """The sentence holding `position` (`starts`: the sentences' starts, in text order)."""
+    index = bisect.bisect_right(starts, position) - 1
+    if index >= 0 and sentences[index].start <= position < sentences[index].end:
+        return sentences[index]
     return Span(0, length)
 
 
