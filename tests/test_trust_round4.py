@@ -651,3 +651,23 @@ def test_long_aspects_are_not_kept_in_the_pattern_cache(embedded_con):
         ).fetchall()[0][0]
         assert found[0]["mentions"] == 1
     assert aspects._cached_aspect_pattern.cache_info().currsize == before
+
+
+# --- 22. cache stats only reads ---------------------------------------------------------------
+
+
+def test_cache_stats_does_not_wait_for_a_writer(tiny_model, tmp_path):
+    import sqlite3
+
+    cache = tmp_path / "c.sqlite"
+    made = cli("query", "SELECT sentiment_score('good')", "--model", str(tiny_model), "--cache", str(cache))
+    assert made.returncode == 0, made.stderr
+    writer = sqlite3.connect(cache)
+    writer.execute("BEGIN IMMEDIATE")  # another process mid-write holds the write lock
+    try:
+        stats = cli("cache", "stats", "--path", str(cache), timeout=8)  # it waited 10 s before
+    finally:
+        writer.rollback()
+        writer.close()
+    assert stats.returncode == 0, stats.stderr
+    assert "1" in stats.stdout

@@ -418,14 +418,17 @@ def _check_or_create_schema(
     """Check the file is a result cache of our schema, or (`create`) make it one, under one
     write lock (so that processes opening a new file at once never see it half made); then WAL
     mode."""
-    connection.execute("BEGIN IMMEDIATE")  # waits (busy timeout) for another process's check
+    # A check that may create takes the write lock (waiting out another process's check); a
+    # read-only check (stats, prune's first look) only reads, and never waits for writers.
+    connection.execute("BEGIN IMMEDIATE" if create else "BEGIN")
     try:
         _check_or_create_tables(connection, create)
         connection.execute("COMMIT")
     except BaseException:
         connection.execute("ROLLBACK")
         raise
-    connection.execute("PRAGMA journal_mode = WAL")  # ours for sure now: safe to switch
+    if create:
+        connection.execute("PRAGMA journal_mode = WAL")  # ours for sure now: safe to switch
 
 
 def _check_or_create_tables(connection: sqlite3.Connection, create: bool = True) -> None:
