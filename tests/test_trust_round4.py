@@ -671,3 +671,19 @@ def test_cache_stats_does_not_wait_for_a_writer(tiny_model, tmp_path):
         writer.close()
     assert stats.returncode == 0, stats.stderr
     assert "1" in stats.stdout
+
+
+# --- 27. eval takes --query like score ----------------------------------------------------------
+
+
+def test_eval_reads_a_query_as_score_does(tiny_model, tmp_path):
+    labelled = tmp_path / "l.csv"
+    labelled.write_text("t,y\ngood,positive\nbad,negative\nfine,positive\n")
+    from_query = cli("eval", "--query", f"SELECT t, y FROM '{labelled}' WHERE t <> 'fine'",
+                     "--text-column", "t", "--label-column", "y", "--model", str(tiny_model),
+                     "--format", "json")  # fmt: skip
+    from_file = cli("eval", "--input", str(labelled), "--text-column", "t", "--label-column", "y",
+                    "--model", str(tiny_model), "--format", "json")  # fmt: skip
+    assert from_query.returncode == 0 and from_file.returncode == 0, from_query.stderr
+    assert json.loads(from_query.stdout)["macro_avg"]["support"] == 2
+    assert json.loads(from_file.stdout)["macro_avg"]["support"] == 3

@@ -20,6 +20,7 @@ from ..engines.sql_names import (
     ROW_NUMBER_COLUMN,
     SourceError,
     file_source,
+    materialised,
     numbered,
     query_source,
     table_source,
@@ -499,6 +500,11 @@ def score(
     show_default=True,
     help="text: a table like scikit-learn's classification_report; json: the same as JSON.",
 )
+@click.option(
+    "--query",
+    help="Read the labelled rows of this SELECT instead of --table/--input (on --db, or in "
+    "memory; it can read files: FROM 'labelled.parquet').",
+)
 @model_options
 @user_errors
 def evaluate(
@@ -511,12 +517,20 @@ def evaluate(
     title_column: str | None,
     label_map: tuple[str, ...],
     fmt: str,
+    query: str | None,
     scoring: ScoringOptions,
 ) -> None:
     """Accuracy report (precision, recall, F1 per label) on labelled rows."""
     from ..engines.evaluation import evaluate as run_evaluation
 
-    con, source = _open_source(db if table else None, table, input_file, True, glob)
+    if query is not None:
+        if table or input_file:
+            raise click.UsageError("give one of --table, --input or --query")
+        check_database(db, must_exist=True)
+        con = duckdb.connect(db or ":memory:", read_only=db is not None)
+        source = materialised(con, query_source(query))
+    else:
+        con, source = _open_source(db if table else None, table, input_file, True, glob)
     loaded = load_model(scoring.model, **scoring.model_kwargs)
     report = run_evaluation(
         con,
