@@ -58,7 +58,7 @@ class Progress:
             rate = done / elapsed
             left = (total - done) / rate if rate else 0.0
             self.stream.write(
-                f"\r{done:,}/{total:,} rows scored, {saved:,} saved  {rate:,.1f} rows/s  "
+                f"\r{done:,}/{total:,} rows scored, {saved:,} saved in all  {rate:,.1f} rows/s  "
                 f"ETA {int(left // 60)}m{int(left % 60):02d}s\033[K"
             )
             self.stream.flush()
