@@ -687,3 +687,40 @@ def test_eval_reads_a_query_as_score_does(tiny_model, tmp_path):
     assert from_query.returncode == 0 and from_file.returncode == 0, from_query.stderr
     assert json.loads(from_query.stdout)["macro_avg"]["support"] == 2
     assert json.loads(from_file.stdout)["macro_avg"]["support"] == 3
+
+
+# --- 24. Ctrl-C stops a query at once, not after the vector in flight ---------------------------
+
+
+def test_ctrl_c_stops_the_embedded_model_within_seconds_not_after_its_vector(tmp_path):
+    import signal
+    import subprocess
+    import time
+
+    from tests.cli_helpers import script, with_default_sigint
+
+    bench = shared_file_path("reviews_bench.parquet")
+    ready = tmp_path / "ready.csv"
+    query = (
+        f"COPY (SELECT 1) TO '{ready}'; "
+        f"SELECT count(classify_sentiment(review)) FROM read_parquet('{bench}')"
+    )
+    process = subprocess.Popen(with_default_sigint([script(), "query", query]),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    deadline = time.monotonic() + 120
+    while not ready.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(3)  # well inside the first 2,048-row vector (about 20 s of the embedded model)
+    assert process.poll() is None, "the query finished before the signal"
+    sent = time.monotonic()
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=120)
+    waited = time.monotonic() - sent
+    assert process.returncode == 130 and "Interrupted" in err and "Traceback" not in err, err
+    assert waited < 8, waited  # it finished the vector first: 18 s to minutes
+
+
+def shared_file_path(name: str) -> Path:
+    from tests.conftest import shared_file
+
+    return shared_file(name)

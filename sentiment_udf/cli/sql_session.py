@@ -32,6 +32,7 @@ from ..engines.duckdb_functions import register
 from ..engines.file_lock import fresh_file
 from ..engines.sql_names import SourceError
 from ..engines.user_paths import check_database
+from ..runtime.cancellation import cancelling
 from ..runtime.worker_threads import quiet_worker
 from .progress import ActivityLine
 
@@ -151,13 +152,15 @@ def _run_interruptibly(con: duckdb.DuckDBPyConnection, sql: str) -> pa.Table | N
 def _stop(con: duckdb.DuckDBPyConnection, finished: threading.Event) -> None:
     """Cancel the running statement and wait until it has stopped, so the connection is free
     for the next one. An interrupt that lands before DuckDB starts executing is lost, so it is
-    sent again every half second; further Ctrl-C while waiting are absorbed."""
-    while not finished.is_set():
-        try:
-            con.interrupt()
-            finished.wait(0.5)
-        except KeyboardInterrupt:
-            continue
+    sent again every half second; further Ctrl-C while waiting are absorbed. Meanwhile the
+    model's workers drop the texts of the vector in flight (cancelling())."""
+    with cancelling():
+        while not finished.is_set():
+            try:
+                con.interrupt()
+                finished.wait(0.5)
+            except KeyboardInterrupt:
+                continue
 
 
 def write(

@@ -16,6 +16,7 @@ import numpy as np
 from ..errors import ModelError
 from .activity import TEXTS_ANSWERED, TEXTS_SCORED
 from .batching import pad, plan_batches
+from .cancellation import check_cancelled
 from .encoding import TextEncoder, is_whitespace, join_title
 from .language import is_other_language
 from .language_routing import OTHER, OWN, language_mode, route
@@ -305,6 +306,7 @@ class SentimentModel:
 
         def run_share(share: list[np.ndarray]) -> None:
             for batch in share:
+                check_cancelled()  # Ctrl-C in the CLI: drop the rest of the vector
                 starts = None if second_starts is None else [second_starts[i] for i in batch]
                 probs[batch] = self._run([sequences[i] for i in batch], starts)
                 if count_answers:
