@@ -93,6 +93,7 @@ class SentimentModel:
         self._workers_lock = threading.Lock()
         self._others: SentimentModel | None = None  # the multilingual reader, loaded on demand
         self._others_looked_up = False
+        self._other_codes: tuple[str, ...] | None = None
         self.fingerprint = model_fingerprint(
             used_file_checksums(self.files),
             {
@@ -124,21 +125,29 @@ class SentimentModel:
         no model does (NULL)."""
         if self.languages == "any":
             return [self] * len(texts)
-        other = self._other_reader() if self.languages == "auto" else None
-        others = other.files.languages if other is not None else None
+        others = self._other_languages() if self.languages == "auto" else None
         routes = route(texts, self.languages, self.files.languages, others)
+        other = self._other_reader() if OTHER in routes else None  # loaded on first need
         return [self if r == OWN else other if r == OTHER else None for r in routes]
 
-    def _other_reader(self) -> SentimentModel | None:
-        """The embedded multilingual model, with this model's options, where it reads languages
-        this one does not and gives the same labels; else None."""
-        with self._workers_lock:
-            if not self._others_looked_up and self.files.input_pair is None:
-                from .registry import load_multilingual  # the registry builds on this module
+    def _other_languages(self) -> tuple[str, ...] | None:
+        """What the embedded multilingual model adds for this model (its config, read once)."""
+        if not self._others_looked_up:
+            from .registry import multilingual_languages  # the registry builds on this module
 
-                self._others = load_multilingual(self)
+            self._other_codes = (
+                None if self.files.input_pair is not None else multilingual_languages(self)
+            )
             self._others_looked_up = True
-            return self._others
+        return self._other_codes
+
+    def _other_reader(self) -> SentimentModel:
+        """The embedded multilingual model, with this model's options."""
+        if self._others is None:
+            from .registry import load_multilingual
+
+            self._others = load_multilingual(self)
+        return self._others
 
     def inputs(
         self, titles: Sequence[str | None] | None, texts: Sequence[str | None]

@@ -15,6 +15,7 @@ from .model_files import (
     EMBEDDED_MODELS_DIR,
     EMBEDDED_MULTILINGUAL_MODEL_NAME,
     EMBEDDED_TAGGER_MODEL_NAME,
+    locate,
     resolve_folder,
 )
 from .options import check_model_options
@@ -60,22 +61,28 @@ def load_aspect_model(
     return loaded
 
 
-def load_multilingual(model: SentimentModel) -> SentimentModel | None:
-    """The embedded multilingual model with `model`'s threads, length and long-text options (it
-    reads what it is sent: the routing is `model`'s), or None where it adds no language to
-    `model`'s, gives other labels, or is not installed."""
+def multilingual_languages(model: SentimentModel) -> tuple[str, ...] | None:
+    """The languages the embedded multilingual model would read for `model` (read from its
+    config, nothing loaded), or None where it adds none to `model`'s, gives other labels, or is
+    not installed."""
     folder = EMBEDDED_MODELS_DIR / EMBEDDED_MULTILINGUAL_MODEL_NAME
     if not folder.is_dir() or model.files.folder.resolve() == folder.resolve():
         return None
-    other = load_model(
-        folder,
+    files = locate(folder)
+    adds = set(files.languages) - set(model.files.languages)
+    return files.languages if adds and files.labels == model.labels else None
+
+
+def load_multilingual(model: SentimentModel) -> SentimentModel:
+    """The embedded multilingual model with `model`'s threads, length and long-text options (it
+    reads what it is sent: the routing is `model`'s)."""
+    return load_model(
+        EMBEDDED_MODELS_DIR / EMBEDDED_MULTILINGUAL_MODEL_NAME,
         threads=model.threads,
         max_length=min(model.max_length, 512),
         long_text=model.long_text,
         languages="any",
     )
-    adds = set(other.files.languages) - set(model.files.languages)
-    return other if adds and other.labels == model.labels else None
 
 
 def load_tagger(
