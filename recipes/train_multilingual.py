@@ -202,7 +202,9 @@ def binary_label(row: dict) -> int | None:
     return {"negative": 0, "positive": 1}.get(row["label"])
 
 
-def load_rows(data_dir: Path) -> tuple[list[tuple[str, int, str]], list[tuple[str, int, str]]]:
+def load_rows(
+    data_dir: Path, per_language: int = PER_LANGUAGE, validation_rows: int = VALIDATION
+) -> tuple[list[tuple[str, int, str]], list[tuple[str, int, str]]]:
     """(text, label, lang) training rows, balanced per language, and a validation slice."""
     import pyarrow.parquet as pq
 
@@ -218,8 +220,8 @@ def load_rows(data_dir: Path) -> tuple[list[tuple[str, int, str]], list[tuple[st
     for lang in LANGS:
         rows = by_lang.get(lang, [])
         rng.shuffle(rows)
-        validation += rows[:VALIDATION]
-        train += rows[VALIDATION : VALIDATION + PER_LANGUAGE]
+        validation += rows[:validation_rows]
+        train += rows[validation_rows : validation_rows + per_language]
     rng.shuffle(train)
     return train, validation
 
@@ -271,7 +273,15 @@ def accuracy(model, tokenizer, rows, batch: int = 64) -> dict[str, float]:
 
 
 # ---------------------------------------------------------------- train
-def train(data_dir: Path, work: Path, steps: int, batch: int, lr: float) -> None:
+def train(
+    data_dir: Path,
+    work: Path,
+    steps: int,
+    batch: int,
+    lr: float,
+    per_language: int = PER_LANGUAGE,
+    validation_rows: int = VALIDATION,
+) -> None:
     import torch
     from tokenizers import Tokenizer
     from transformers import BertForSequenceClassification, get_linear_schedule_with_warmup
@@ -286,7 +296,7 @@ def train(data_dir: Path, work: Path, steps: int, batch: int, lr: float) -> None
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
     schedule = get_linear_schedule_with_warmup(optimizer, steps // 20, steps)
-    rows, validation = load_rows(data_dir)
+    rows, validation = load_rows(data_dir, per_language, validation_rows)
     state_path = work / "state.pt"
     step = 0
     if state_path.exists():
@@ -296,7 +306,7 @@ def train(data_dir: Path, work: Path, steps: int, batch: int, lr: float) -> None
         schedule.load_state_dict(state["schedule"])
         step = state["step"]
         log(work, f"resumed at step {step}")
-    epoch_batches = len(rows) // batch
+    epoch_batches = max(1, len(rows) // batch)
     log(work, f"rows {len(rows)} validation {len(validation)} steps {steps} batch {batch} lr {lr}")
     model.train()
     started, seen = time.time(), 0
@@ -413,6 +423,8 @@ def main() -> None:
     t.add_argument("--steps", type=int, default=4000)
     t.add_argument("--batch", type=int, default=16)
     t.add_argument("--lr", type=float, default=4e-5)
+    t.add_argument("--per-language", type=int, default=PER_LANGUAGE)
+    t.add_argument("--validation", type=int, default=VALIDATION)
     f = sub.add_parser("finish")
     f.add_argument("data", type=Path)
     f.add_argument("work", type=Path)
@@ -426,7 +438,8 @@ def main() -> None:
         if args.check_c:
             log(args.work, f"check against e5.c: {check_against_c(args.bin, args.check_c, args.work / 'base', CHECK_TEXTS)}")
     elif args.command == "train":
-        train(args.data, args.work, args.steps, args.batch, args.lr)
+        train(args.data, args.work, args.steps, args.batch, args.lr, args.per_language,
+              args.validation)  # fmt: skip
     else:
         finish(args.data, args.work, args.out, args.prune)
 
