@@ -47,3 +47,20 @@ def test_operator_profile_smoke():
     assert "| DynamicQuantizeMatMul |" in table and "| SkipLayerNorm fusion on |" in table
     shares = [float(line.split("|")[2].strip(" %")) for line in table.splitlines() if "% |" in line]
     assert 90 <= sum(shares) <= 100.5
+
+
+def test_multilingual_benchmark_smoke():
+    shared_file("reviews_multilingual.parquet")
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "multilingual.py"), "--limit", "4",
+         "--speed-rows", "10", "--rounds", "1", "--skip", "table"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=ROOT,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout)
+    assert set(report["holdout_multilingual"]) >= {"marc/de", "marc/ja", "marc/zh"}
+    assert all(0 <= v["accuracy"] <= 1 for v in report["holdout_multilingual"].values())
+    assert report["rows_per_s_sql"]["english"] > 0 and report["rows_per_s_sql"]["non_english"] > 0

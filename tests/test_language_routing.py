@@ -135,3 +135,17 @@ def test_a_mixed_language_table_in_one_query_from_the_cli(tmp_path):
     assert scored.returncode == 0, scored.stderr
     from_score = duckdb.execute("SELECT label FROM read_parquet(?) ORDER BY id", [str(output)]).fetchall()
     assert [r[0] or "" for r in from_score] == labels
+
+
+def test_short_chinese_or_japanese_the_detector_cannot_place_goes_to_the_multilingual_model(
+    multilingual, no_memo
+):
+    con = duckdb.connect()
+    sentiment_udf.register(con)
+    short = ["蒙牛混蛋！", "USBtypeA to D-sub9ピン(オスまたはメス)の表示があるとなおよかった"]
+    found = [con.execute("SELECT sentiment_score(?)", [t]).fetchall()[0][0] for t in short]
+    expected = multilingual.predict_proba(short)[:, 1]
+    assert found == pytest.approx(list(expected), abs=1e-9)
+    english = "Great phone, the 华为 logo is nice and the battery lasts"
+    by_english = load_model().predict_proba([english], guard=False)[0][1]
+    assert con.execute("SELECT sentiment_score(?)", [english]).fetchall()[0][0] == pytest.approx(by_english, abs=1e-9)

@@ -10,12 +10,16 @@ multilingual model reads goes to that model; any other text gives NULL.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
 from .language import reliable_language
 
 LANGUAGE_MODES = ("auto", "model", "any")
+KANA = re.compile(r"[\u3040-\u30ff]")
+HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+LETTER = re.compile(r"[^\W\d_]")
 OWN, OTHER, NONE = 0, 1, -1  # route(): read by the model, by the multilingual model, by neither
 
 
@@ -49,6 +53,8 @@ def route(
     out = []
     for text in texts:
         code = reliable_language(text)
+        if code is None and mode == "auto":  # "model" keeps the old rule exactly
+            code = _script_language(text)
         if code is None or code in own:
             out.append(OWN)
         elif mode == "auto" and other is not None and code in other:
@@ -56,3 +62,14 @@ def route(
         else:
             out.append(NONE)
     return out
+
+
+def _script_language(text: str) -> str | None:
+    """`ja` or `zh` for text written mostly in Japanese or Chinese script that the detector could
+    not place (short reviews: "蒙牛混蛋！"); a model for Latin script cannot read it at all."""
+    head = text[:512]
+    letters = len(LETTER.findall(head))
+    han, kana = len(HAN.findall(head)), len(KANA.findall(head))
+    if not letters or (han + kana) * 2 < letters:
+        return None
+    return "ja" if kana else "zh"
