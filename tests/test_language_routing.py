@@ -149,3 +149,15 @@ def test_short_chinese_or_japanese_the_detector_cannot_place_goes_to_the_multili
     english = "Great phone, the 华为 logo is nice and the battery lasts"
     by_english = load_model().predict_proba([english], guard=False)[0][1]
     assert con.execute("SELECT sentiment_score(?)", [english]).fetchall()[0][0] == pytest.approx(by_english, abs=1e-9)
+
+
+def test_the_overall_label_of_a_review_in_another_language_follows_its_reader(multilingual, no_memo):
+    """sentiment_overall read the whole review with the English model: a clearly negative German
+    review came out `positive`."""
+    con = duckdb.connect()
+    sentiment_udf.register(con)
+    for text in (GERMAN, "届いた時には壊れていました。最悪です。"):
+        score, overall = con.execute("SELECT sentiment_score(?), sentiment_overall(?)", [text] * 2).fetchall()[0]
+        assert score < 0.15 and overall == "negative", (text, score, overall)
+    english = con.execute("SELECT sentiment_overall(?)", [ENGLISH]).fetchall()[0][0]
+    assert english == "negative"

@@ -64,7 +64,8 @@ class AnalysisFunctions:
             scored = score_sentences(model, texts, self.cache())  # None: NULL, blank, refused
             inputs = model.inputs(titles, texts)
             kept = [i for i, s in enumerate(scored) if s is not None and inputs[i] is not None]
-            whole = model.predict_proba([inputs[i] for i in kept], self.cache(), guard=False)
+            # the language rule picks the whole review's reader, as it did its sentences'
+            whole = model.predict_proba([inputs[i] for i in kept], self.cache())
             labels: list[str | None] = [None] * len(texts)
             for i, probs in zip(kept, whole):
                 sentences = [x.score for x in scored[i] or []]
