@@ -245,8 +245,11 @@ def test_aspect_model_beats_whole_sentence_labels_on_the_holdout(aspect_con):
         [path],
     ).fetchall()
     accuracy = {domain: (aspects, whole) for domain, aspects, whole in rows}
-    assert accuracy["laptops"][0] == pytest.approx(0.7788, abs=0.005)  # the model card's figures
-    assert accuracy["restaurants"][0] == pytest.approx(0.8419, abs=0.005)
+    # The model card measured 0.7788 / 0.8419 on the holdout rows of its day; the aspects_dev.csv
+    # laid in ../shared for 2026-12-04 gives 0.7699 / 0.8326 with this code and with the main it
+    # was given (f1e705b) alike: the file changed, not the model.
+    assert accuracy["laptops"][0] == pytest.approx(0.7699, abs=0.005)
+    assert accuracy["restaurants"][0] == pytest.approx(0.8326, abs=0.005)
     for aspects, whole in accuracy.values():
         assert aspects > whole + 0.1
 

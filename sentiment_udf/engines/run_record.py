@@ -13,6 +13,21 @@ from ..runtime.model_files import used_file_checksums
 from .sql_names import Source, SourceError
 
 RECORD_KEY = "sentiment_udf.options"  # Parquet metadata key; also RUN.json's "options"
+OPTION_NAMES = {  # what a user typed, for the message
+    "model": "--model",
+    "model_files": "--model (its files)",
+    "max_length": "--max-length",
+    "long_text": "--long-text",
+    "languages": "--languages",
+    "source": "the input",
+    "input_files": "the input files",
+    "id_column": "--id-column",
+    "text_column": "--text-column",
+    "title_column": "--title-column",
+    "mode": "--sentences/--opinions/--probabilities",
+    "keep": "--keep",
+    "other_models": "the aspect and opinion models",
+}
 
 
 
@@ -78,7 +93,7 @@ def check_same_run(
     if not isinstance(recorded, dict):
         return
     changed = [
-        f"{name} ({_shown(recorded.get(name))} -> {_shown(value)})"
+        f"{OPTION_NAMES.get(name, name)} ({_shown(recorded.get(name))} -> {_shown(value)})"
         for name, value in current.items()
         if name in recorded and recorded[name] != value and name not in may_differ
     ]
