@@ -131,17 +131,28 @@ def sentence_spans(encoder: TextEncoder, text: str) -> list[Span]:
     return out
 
 
-def score_sentences(
-    model: SentimentModel, texts: list[str | None], cache: ResultCache | None = None
-) -> list[list[ScoredSentence] | None]:
-    """Each text's sentences with their labels and scores (None for a NULL or blank text, or a
-    text no model reads). The language rule judges the whole text (a short sentence alone is
-    often unclear) and its reader scores every sentence of it; all sentences one model reads go
-    through it in one call (identical sentences once)."""
+def review_readers(model: SentimentModel, texts: list[str | None]) -> list[SentimentModel | None]:
+    """The model that reads each review under the language rule (None: NULL, blank, or a text no
+    model reads), judged on the whole text: a short sentence alone is often unclear."""
     present = [i for i, t in enumerate(texts) if t is not None and not model.encoder.is_blank(t)]
     readers: list[SentimentModel | None] = [None] * len(texts)
     for index, reader in zip(present, model.readers([texts[i] or "" for i in present])):
         readers[index] = reader
+    return readers
+
+
+def score_sentences(
+    model: SentimentModel,
+    texts: list[str | None],
+    cache: ResultCache | None = None,
+    readers: list[SentimentModel | None] | None = None,
+) -> list[list[ScoredSentence] | None]:
+    """Each text's sentences with their labels and scores (None for a NULL or blank text, or a
+    text no model reads). Its reader (review_readers(), or `readers` where the caller judged
+    them) scores every sentence of a text; all sentences one model reads go through it in one
+    call (identical sentences once)."""
+    if readers is None:
+        readers = review_readers(model, texts)
     spans_of = [
         sentence_spans(reader.encoder, text) if reader is not None and text is not None else None
         for text, reader in zip(texts, readers)
@@ -159,8 +170,8 @@ def score_sentences(
         for i in mine:
             probs_of[i] = [next(scored) for _ in pieces[i]]
     out: list[list[ScoredSentence] | None] = []
-    for index, (spans, sentences, reader) in enumerate(zip(spans_of, pieces, readers)):
-        if spans is None or reader is None:  # NULL or blank text, or no model reads it
+    for index, (spans, sentences, read_by) in enumerate(zip(spans_of, pieces, readers)):
+        if spans is None or read_by is None:  # NULL or blank text, or no model reads it
             out.append(None)
             continue
         row = []
@@ -171,8 +182,8 @@ def score_sentences(
                     position=span.start + 1,
                     length=span.end - span.start,
                     sentence=sentence,
-                    label=None if unscored else reader.labels[int(np.argmax(p))],
-                    score=None if unscored else float(p[reader.score_index]),
+                    label=None if unscored else read_by.labels[int(np.argmax(p))],
+                    score=None if unscored else float(p[read_by.score_index]),
                 )
             )
         out.append(row or None)

@@ -6,12 +6,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from decimal import Decimal
 
+import numpy as np
 import pyarrow as pa
 
 from ..analysis.aspects import DEFAULT_CONTEXT, score_aspects
 from ..analysis.opinions import find_opinions
 from ..analysis.overall import DEFAULT_NEUTRAL_BAND, document_label
-from ..analysis.sentences import score_sentences
+from ..analysis.sentences import review_readers, score_sentences
 from ..runtime.registry import load_tagger
 from ..runtime.term_tagger import TermTagger
 from .arrow_functions import (
@@ -61,13 +62,18 @@ class AnalysisFunctions:
             titles, texts, bands = _overall_arguments(args, name, self.cast_hint)
             model = self.model()
             texts = [t if band is not None else None for t, band in zip(texts, bands)]
-            scored = score_sentences(model, texts, self.cache())  # None: NULL, blank, refused
+            readers = review_readers(model, texts)  # one language judgement per review
+            scored = score_sentences(model, texts, self.cache(), readers)  # None: NULL, refused
             inputs = model.inputs(titles, texts)
             kept = [i for i, s in enumerate(scored) if s is not None and inputs[i] is not None]
-            # the language rule picks the whole review's reader, as it did its sentences'
-            whole = model.predict_proba([inputs[i] for i in kept], self.cache())
+            whole: dict[int, np.ndarray] = {}  # the whole review, read by its sentences' reader
+            for reader in {id(r): r for r in readers if r is not None}.values():
+                mine = [i for i in kept if readers[i] is reader]
+                probs = reader.predict_proba([inputs[i] for i in mine], self.cache(), guard=False)
+                whole.update(zip(mine, probs))
             labels: list[str | None] = [None] * len(texts)
-            for i, probs in zip(kept, whole):
+            for i in kept:
+                probs = whole[i]
                 sentences = [x.score for x in scored[i] or []]
                 labels[i] = document_label(
                     float(probs[model.score_index]), sentences, neutral_band=bands[i] or 0.0

@@ -591,12 +591,11 @@ class _ParquetSink(_Sink):
             check_same_run(
                 parse_record(metadata.get(RECORD_KEY.encode())), record, self.name, extending(record)
             )
-        files = _literal(self._done_files())
-        if not files:
+        done = self._done_files()
+        if not done:
             return 0
-        _check_resumed_columns(
-            pq.read_schema(self._done_files()[0]).names, self.id_column, self.columns, self.name
-        )
+        files = _literal(done)
+        _check_resumed_columns(pq.read_schema(done[0]).names, self.id_column, self.columns, self.name)
         self._check_id_type(id_type)
         ident = quote_identifier(self.id_column)
         return self.con.execute(

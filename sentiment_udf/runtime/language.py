@@ -31,8 +31,7 @@ def detect_language(text: str | None) -> str | None:
 def is_other_language(text: str) -> bool:
     """Whether `text` is reliably detected as a language other than English (undetermined text,
     emoji, numbers and very short text are not)."""
-    reliable, code = _detect(text)
-    return reliable and code not in ("en", "un", "xxx")
+    return reliable_language(text) not in (None, "en")
 
 
 def reliable_language(text: str) -> str | None:

@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from .language_routing import LANGUAGE_MODES
+
 LONG_TEXT_MODES = ("truncate", "chunk")
 
 
@@ -33,8 +35,9 @@ def _flag_or_none(value: Any) -> str | None:
 
 
 def _language_mode(value: Any) -> str | None:
-    modes = ("auto", "model", "any")  # language_routing.LANGUAGE_MODES
-    return None if value is None or value in modes else " or ".join(map(repr, modes)) + " (or None)"
+    if value is None or value in LANGUAGE_MODES:
+        return None
+    return " or ".join(map(repr, LANGUAGE_MODES)) + " (or None)"
 
 
 def _text_or_none(value: Any) -> str | None:
