@@ -24,6 +24,7 @@ from .runtime.result_cache import ResultCacheWarning  # noqa: E402
 
 if TYPE_CHECKING:
     from .engines.duckdb_functions import Registration, register
+    from .engines.training import train
 
 __all__ = [
     "ModelError",
@@ -33,6 +34,7 @@ __all__ = [
     "load_model",
     "register",
     "show_progress",
+    "train",
 ]
 __version__ = "0.1.0"
 
@@ -43,4 +45,8 @@ def __getattr__(name: str) -> Any:
         from .engines import duckdb_functions
 
         return getattr(duckdb_functions, name)
+    if name == "train":
+        from .engines import training
+
+        return training.train
     raise AttributeError(f"module 'sentiment_udf' has no attribute {name!r}")

@@ -313,3 +313,22 @@ def test_mixed_languages_follow_the_same_rule_as_duckdb(spark, no_memo):
         assert (None if row["ss"] is None else [x.asDict() for x in row["ss"]]) == sentences
     assert [r["l"] is None for r in got] == [False, False, False, True]
     assert no_memo() > 0
+
+
+def test_a_model_trained_on_other_labels_scores_in_spark(spark, tmp_path):
+    from sentiment_udf.spark import register_spark
+    from tests.test_training import labelled_rows
+    from tests.tiny_model import build_tiny_model
+
+    base = build_tiny_model(tmp_path / "base", seed=3)
+    con = duckdb.connect()
+    con.execute("CREATE TABLE t (text VARCHAR, label VARCHAR)")
+    con.executemany("INSERT INTO t VALUES (?, ?)", labelled_rows(60))
+    out = tmp_path / "topics"
+    sentiment_udf.train("FROM t", out, con=con, base=base)
+    register_spark(spark, out, prefix="topic_", threads=1)
+    texts = ["hammer drill wrench", "melon peach banana", "storm hail rain"]
+    frame = spark.createDataFrame([(i, t) for i, t in enumerate(texts)], "id int, t string")
+    frame.createOrReplaceTempView("topic_input")
+    got = spark.sql("SELECT id, topic_classify_sentiment(t) AS l FROM topic_input").collect()
+    assert [r["l"] for r in sorted(got, key=lambda r: r["id"])] == ["tool", "fruit", "weather"]

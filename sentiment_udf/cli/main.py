@@ -545,6 +545,110 @@ def evaluate(
     click.echo(report.to_json() if fmt == "json" else report.to_text())
 
 
+@main.command("train")
+@click.argument("out", type=click.Path(path_type=Path))
+@click.option(
+    "--query",
+    help="The labelled rows: one SELECT (on --db, or in memory; it can read files: "
+    "FROM 'labelled.parquet').",
+)
+@click.option("--input", "input_file", type=click.Path(dir_okay=False), help="Labelled file.")
+@glob_option
+@click.option("--db", type=click.Path(dir_okay=False), help="DuckDB database of --table/--query.")
+@click.option("--table", help="Labelled table or view in --db.")
+@click.option("--text-column", default="text", show_default=True, help="Column of the texts.")
+@click.option("--label-column", default="label", show_default=True, help="Column of the labels.")
+@click.option(
+    "--pair-column", help="Column of the second text, for a base that reads pairs (an aspect)."
+)
+@click.option(
+    "--base",
+    help="Model whose encoder is kept: a name (sentiment-en-reviews-v2, the default; "
+    "sentiment-multi-reviews-v1; sentiment-en-aspects-v1 with --pair-column) or a folder.",
+)
+@click.option(
+    "--holdout",
+    type=float,
+    default=0.2,
+    show_default=True,
+    help="Share of each class held out, never fitted on: the card's figures.",
+)
+@click.option(
+    "--max-length", type=int, default=256, show_default=True, help="Tokens read per text."
+)
+@click.option("--replace", is_flag=True, help="Replace OUT, a folder an earlier train wrote.")
+@click.option("--resume", is_flag=True, help="Continue a stopped run from its checkpoint.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress display.")
+@user_errors
+def train(
+    out: Path,
+    query: str | None,
+    input_file: str | None,
+    glob: bool,
+    db: str | None,
+    table: str | None,
+    text_column: str,
+    label_column: str,
+    pair_column: str | None,
+    base: str | None,
+    holdout: float,
+    max_length: int,
+    replace: bool,
+    resume: bool,
+    quiet: bool,
+) -> None:
+    """Train a model on labelled rows into the new model folder OUT (for --model OUT)."""
+    from ..engines.training import checkpoint_folder, train_source
+    from .progress import Progress
+
+    if query is not None:
+        if table or input_file:
+            raise click.UsageError("give one of --table, --input or --query")
+        check_database(db, must_exist=True)
+        con = duckdb.connect(db or ":memory:", read_only=db is not None)
+        source = query_source(query)
+    else:
+        if table is None and input_file is None:
+            raise click.UsageError("give the labelled rows: --query, --table (with --db) or --input")
+        con, source = _open_source(db if table else None, table, input_file, True, glob)
+    progress = Progress(show=not quiet and sys.stderr.isatty(), verb="read")
+    try:
+        result = train_source(
+            con,
+            source,
+            out,
+            text_column=text_column,
+            label_column=label_column,
+            pair_column=pair_column,
+            base=base,
+            holdout=holdout,
+            max_length=max_length,
+            replace=replace,
+            resume=resume,
+            progress=lambda done, total: progress(done, total, done),
+            command=shlex.join(["sentiment-udf", *sys.argv[1:]]),
+        )
+    except KeyboardInterrupt:
+        progress.finish()
+        click.echo(
+            f"Stopped: {progress.saved:,} rows' features are kept in "
+            f"{checkpoint_folder(out.absolute())}; continue with: {_resume_command()}",
+            err=True,
+        )
+        raise
+    progress.finish()
+    figures = result.holdout
+    click.echo(
+        f"trained {result.folder} on {result.rows:,} rows ({len(result.labels)} classes: "
+        f"{', '.join(result.labels)}; {result.skipped:,} skipped) in {result.seconds:.1f} s\n"
+        f"held out: accuracy {figures['accuracy']:.3f}, macro-F1 {figures['macro_f1']:.3f}, "
+        f"calibration error {figures['calibration_error']:.3f} "
+        f"({result.folder / 'MODEL_CARD.md'})\n"
+        f"use it: sentiment_udf.register(con, model={str(result.folder)!r}) or --model "
+        f"{shlex.quote(str(result.folder))}"
+    )
+
+
 @main.group()
 def models() -> None:
     """List, inspect, verify, download and export models."""

@@ -18,8 +18,15 @@ class Progress:
     a timer thread (between the bulk path's calls it adds the texts answered since the last
     one, at most a call's worth of rows); remembers the rows saved for an interrupted run."""
 
-    def __init__(self, stream: IO[str] | None = None, show: bool = True, every: float = 0.5):
+    def __init__(
+        self,
+        stream: IO[str] | None = None,
+        show: bool = True,
+        every: float = 0.5,
+        verb: str = "scored",
+    ):
         self.stream = stream or sys.stderr
+        self.verb = verb
         self.show = show
         self.every = every
         self.started = time.perf_counter()
@@ -58,7 +65,7 @@ class Progress:
             rate = done / elapsed
             left = (total - done) / rate if rate else 0.0
             self.stream.write(
-                f"\r{done:,}/{total:,} rows scored, {saved:,} saved in all  {rate:,.1f} rows/s  "
+                f"\r{done:,}/{total:,} rows {self.verb}, {saved:,} saved in all  {rate:,.1f} rows/s  "
                 f"ETA {int(left // 60)}m{int(left % 60):02d}s\033[K"
             )
             self.stream.flush()

@@ -95,9 +95,10 @@ def text_values(
     return arg.to_pylist()
 
 
-def check_positive_label(model: SentimentModel, label: str) -> None:
-    """ModelError unless `label` is one of the model's labels (sentiment_score's probability)."""
-    if label.lower() not in model.labels:
+def check_positive_label(model: SentimentModel, label: str | None) -> None:
+    """ModelError unless `label` is None (the model's own: `positive`, else its last label) or
+    one of the model's labels (sentiment_score's probability)."""
+    if label is not None and label.lower() not in model.labels:
         raise ModelError(
             f"{model.files.config}: model labels are {list(model.labels)}, with no "
             f"{label!r} label for sentiment_score; pass positive_label= one of them"
@@ -123,11 +124,12 @@ class FunctionSet:
     def __init__(
         self,
         model: ModelSource,
-        positive_label: str,
+        positive_label: str | None,
         cast_hint: str = "cast it with ::VARCHAR",
         cache: CacheSource = no_cache,
     ) -> None:
-        self.model, self.positive_label, self.cast_hint = model, positive_label.lower(), cast_hint
+        self.model, self.cast_hint = model, cast_hint
+        self.positive_label = None if positive_label is None else positive_label.lower()
         self.cache = cache
 
     def _probs(self, args: tuple, name: str) -> tuple[SentimentModel, np.ndarray]:
@@ -173,6 +175,6 @@ class FunctionSet:
 STRUCT_FIELDS = ("label", "score", "probabilities")
 
 
-def _scores(model: SentimentModel, probs: np.ndarray, positive_label: str) -> pa.Array:
-    positive = model.labels.index(positive_label)
+def _scores(model: SentimentModel, probs: np.ndarray, positive_label: str | None) -> pa.Array:
+    positive = model.score_index if positive_label is None else model.labels.index(positive_label)
     return pa.array(probs[:, positive], type=pa.float64(), mask=np.isnan(probs[:, 0]))

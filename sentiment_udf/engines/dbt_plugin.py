@@ -29,7 +29,7 @@ class PluginConfig:
     opinion_model: str | None = None
     prefix: str = ""
     names: dict[str, str] | None = None
-    positive_label: str = "positive"
+    positive_label: str | None = None
     macros: bool = False
     cache: bool | str | None = None
     model_options: dict[str, Any] = field(default_factory=dict)

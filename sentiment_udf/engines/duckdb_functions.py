@@ -56,7 +56,7 @@ def register(
     *,
     prefix: str = "",
     names: Mapping[str, str] | None = None,
-    positive_label: str = "positive",
+    positive_label: str | None = None,
     macros: bool = False,
     aspect_model: str | Path | SentimentModel | None = None,
     opinion_model: str | Path | TermTagger | None = None,

@@ -61,7 +61,7 @@ def check_register_arguments(model: Any, positive_label: Any, cache: Any) -> Non
     """TypeError naming the argument for a value of the wrong type."""
     if model is not None and not isinstance(model, (str, Path)) and not hasattr(model, "predict_proba"):
         raise TypeError(f"register(): model must be a name, a folder or a model, not {model!r}")
-    if not isinstance(positive_label, str) or not positive_label:
+    if positive_label is not None and (not isinstance(positive_label, str) or not positive_label):
         raise TypeError(f"register(): positive_label must be a label name, not {positive_label!r}")
     if cache is not None and not isinstance(cache, (bool, str, Path)):
         raise TypeError(

@@ -37,7 +37,7 @@ def register_spark(
     model: str | Path | None = None,
     *,
     prefix: str = "",
-    positive_label: str = "positive",
+    positive_label: str | None = None,
     aspect_model: str | Path | None = None,
     opinion_model: str | Path | None = None,
     cache: bool | str | Path | None = None,

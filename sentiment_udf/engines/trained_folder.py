@@ -1,0 +1,93 @@
+"""Write a trained model's folder: the base graph with the new last layer, its config and
+tokenizer, TRAINING.json, a card and a manifest; built in a fresh folder beside the target,
+loaded once as a check, then renamed into place (never a half-written folder)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+from ..runtime.features import FeatureReader
+from ..runtime.head_fit import Head
+from ..runtime.head_graph import with_head
+from ..runtime.model import SentimentModel
+from ..runtime.model_files import ModelFiles, write_manifest
+
+TRAINING_FILE = "TRAINING.json"
+
+
+def write_model_folder(
+    target: Path,
+    base: ModelFiles,
+    reader: FeatureReader,
+    head: Head,
+    training: dict,
+    replace: bool,
+) -> None:
+    building = Path(tempfile.mkdtemp(prefix=f".{target.name}.building-", dir=target.parent))
+    try:
+        (building / "model.onnx").write_bytes(
+            with_head(reader.graph, reader.tensor, head.weight, head.bias)
+        )
+        labels = training["labels"]
+        config = json.loads(base.config.read_text(encoding="utf-8"))
+        config["id2label"] = {str(i): label for i, label in enumerate(labels)}
+        config["label2id"] = {label: i for i, label in enumerate(labels)}
+        config.pop("problem_type", None)
+        (building / "config.json").write_text(json.dumps(config, indent=2) + "\n", "utf-8")
+        shutil.copyfile(base.tokenizer, building / "tokenizer.json")
+        (building / TRAINING_FILE).write_text(json.dumps(training, indent=2) + "\n", "utf-8")
+        (building / "MODEL_CARD.md").write_text(model_card(target.name, training), "utf-8")
+        write_manifest(building)
+        SentimentModel(building, languages="any", threads=1)  # its probes: it loads and scores
+        if target.exists() and replace:
+            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+            target.rename(old / target.name)
+            building.rename(target)
+            shutil.rmtree(old)
+        else:
+            building.rename(target)
+    finally:
+        if building.exists():
+            shutil.rmtree(building)
+
+
+def model_card(name: str, training: dict) -> str:
+    """The card of a trained model: what it learned from, how, and what it scores on rows it
+    never saw."""
+    rows, figures = training["rows"], training["holdout_figures"]
+    classes = ", ".join(f"`{k}` {v:,}" for k, v in rows["per_class"].items())
+    command = training.get("command") or "sentiment_udf.train(...) from Python"
+    return f"""# {name}
+
+A classifier trained with `sentiment-udf train` on the user's labelled rows: the encoder of
+`{training["base"]}` (frozen) with a new last layer fitted on its features (numpy, softmax
+regression with L2 strength {training["head"]["strength"]:g} chosen on the validation rows,
+probabilities calibrated by temperature {training["head"]["temperature"]:.3g}).
+
+- Labels: {", ".join(f"`{label}`" for label in training["labels"])}
+- Rows used: {sum(rows["per_class"].values()):,} ({classes}); {rows["skipped"]:,} skipped (NULL
+  or blank text or label)
+- Split by a hash of the text within each class: {rows["fit"]:,} fitted on, {rows["validation"]:,}
+  validation, {rows["holdout"]:,} held out ({training["holdout_share"]:.0%})
+- Text column `{training["columns"]["text"]}`, label column `{training["columns"]["label"]}`
+  {f"pair column `{training['columns']['pair']}`" if training["columns"]["pair"] else ""}
+- Tokens read per text: at most {training["max_length"]}
+
+## Held-out figures (rows never fitted on)
+
+| accuracy | macro-F1 | calibration error (ECE, 10 bins) | log loss |
+|---|---|---|---|
+| {figures["accuracy"]:.4f} | {figures["macro_f1"]:.4f} | {figures["calibration_error"]:.4f} | {figures["log_loss"]:.4f} |
+
+## How it was made
+
+```
+{command}
+```
+
+Took {training["seconds"]:.0f} s. The base model's card, licence and terms apply to this model
+too; so do the terms of the rows it was trained on.
+"""

@@ -1,0 +1,142 @@
+"""The labelled rows `train` learns from: read from a table, file or query, checked (one clear
+line for what cannot train), and split by a seeded hash of the text into the part a head is
+fitted on, the part that chooses its settings, and the held-out part its card reports."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import duckdb
+import numpy as np
+
+from .sql_names import Source, SourceError, check_columns, quote_identifier
+
+MIN_ROWS_PER_CLASS = 5
+VALIDATION_SHARE = 0.15
+_FLOAT_TYPES = ("FLOAT", "DOUBLE", "REAL", "DECIMAL")
+
+
+@dataclass(frozen=True)
+class LabelledRows:
+    """Texts (with their pair texts for a pair model), class indices into `labels`, and the part
+    of each row: 0 fit, 1 validation, 2 held out."""
+
+    texts: list[str]
+    pairs: list[str] | None
+    targets: np.ndarray
+    labels: tuple[str, ...]
+    parts: np.ndarray
+    skipped: int
+
+    def digest(self) -> str:
+        """What these rows are, for a resume's check."""
+        hasher = hashlib.sha256()
+        for text, pair, target in zip(
+            self.texts, self.pairs or [""] * len(self.texts), self.targets
+        ):
+            hasher.update(f"{len(text)}:{text}{len(pair)}:{pair}{target};".encode())
+        hasher.update(repr(self.labels).encode())
+        return hasher.hexdigest()
+
+
+def read_rows(
+    con: duckdb.DuckDBPyConnection,
+    source: Source,
+    *,
+    text_column: str,
+    label_column: str,
+    pair_column: str | None,
+    holdout: float,
+) -> LabelledRows:
+    """The usable rows of `source`; SourceError naming what cannot train."""
+    if not 0.0 < holdout < 0.9:
+        raise SourceError(
+            f"--holdout must be between 0 and 0.9 (a share of the rows), not {holdout}"
+        )
+    columns: dict[str, str | None] = {"--text-column": text_column, "--label-column": label_column}
+    if pair_column:
+        columns["--pair-column"] = pair_column
+    types = check_columns(con, source, columns, text_columns=("--text-column", "--pair-column"))
+    label_type = types[label_column].upper()
+    if label_type.startswith(_FLOAT_TYPES):
+        raise SourceError(
+            f"--label-column {label_column!r} is {label_type}: labels are classes, not numbers "
+            f"to fit; cast them in a query (CAST({label_column} AS INTEGER)) or use text labels"
+        )
+    pair = f"{quote_identifier(pair_column)}::VARCHAR" if pair_column else "''"
+    raw = con.execute(
+        f"SELECT {quote_identifier(text_column)}::VARCHAR, {quote_identifier(label_column)}, "
+        f"{pair} FROM {source.sql}",
+        list(source.params),
+    ).fetchall()
+    kept = [
+        (text, label, second)
+        for text, label, second in raw
+        if not _blank(text) and not _blank(label) and not (pair_column and _blank(second))
+    ]
+    labels = _label_names([row[1] for row in kept])
+    targets = np.array([labels.index(_name(row[1])) for row in kept], dtype=np.int64)
+    _check_classes(labels, targets, len(raw), len(raw) - len(kept))
+    texts = [row[0] for row in kept]
+    pairs = [row[2] for row in kept] if pair_column else None
+    parts = _parts(texts, pairs, targets, holdout)
+    return LabelledRows(texts, pairs, targets, labels, parts, len(raw) - len(kept))
+
+
+def _blank(value: object) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _name(label: object) -> str:
+    return str(label).strip()
+
+
+def _label_names(values: list[object]) -> tuple[str, ...]:
+    """The classes in order: numbers by value (stars 1-5), else text as sorted."""
+    names = {_name(v) for v in values}
+    if values and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in values):
+        return tuple(sorted(names, key=int))
+    return tuple(sorted(names))
+
+
+def _check_classes(labels: tuple[str, ...], targets: np.ndarray, total: int, skipped: int) -> None:
+    skipped_note = (
+        f" ({skipped:,} of {total:,} rows skipped: NULL or blank text or label)" if skipped else ""
+    )
+    if total == 0:
+        raise SourceError("no labelled rows to train on: the source is empty")
+    if len(labels) < 2:
+        found = f"only {labels[0]!r}" if labels else "none"
+        raise SourceError(
+            f"training needs two classes or more; the labels hold {found}{skipped_note}"
+        )
+    counts = np.bincount(targets, minlength=len(labels))
+    few = [
+        f"{labels[k]!r} ({counts[k]})" for k in range(len(labels)) if counts[k] < MIN_ROWS_PER_CLASS
+    ]
+    if few:
+        raise SourceError(
+            f"too few rows for class {', '.join(few)}: each class needs {MIN_ROWS_PER_CLASS} or "
+            f"more{skipped_note}"
+        )
+
+
+def _parts(
+    texts: list[str], pairs: list[str] | None, targets: np.ndarray, holdout: float
+) -> np.ndarray:
+    """Per class, rows ordered by a hash of their text: the first `holdout` share held out, the
+    next VALIDATION_SHARE of the rest validation, at least one row each; the same rows always
+    land in the same part."""
+    keys = [
+        hashlib.blake2b(f"{t}\x00{p}".encode(), digest_size=8).hexdigest()
+        for t, p in zip(texts, pairs or [""] * len(texts))
+    ]
+    parts = np.zeros(len(texts), dtype=np.int8)
+    for k in np.unique(targets):
+        rows = sorted(np.flatnonzero(targets == k), key=lambda i: keys[i])
+        held = max(1, round(len(rows) * holdout))
+        checked = max(1, round((len(rows) - held) * VALIDATION_SHARE))
+        parts[rows[:held]] = 2
+        parts[rows[held : held + checked]] = 1
+    return parts

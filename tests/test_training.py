@@ -1,0 +1,251 @@
+"""`train`: labelled rows from SQL in, a model folder out that every engine loads; checked input,
+checkpoints and --resume, and never a half-written or overwritten folder. A tiny real ONNX base
+(tests/tiny_model.py) keeps these fast; test_training_embedded.py trains on the embedded one."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import duckdb
+import pytest
+
+import sentiment_udf
+from sentiment_udf.engines.sql_names import query_source
+from sentiment_udf.engines.training import checkpoint_folder, train_source
+from sentiment_udf.runtime.activity import TEXTS_ANSWERED
+from tests.cli_helpers import cli as run_cli
+from tests.tiny_model import build_tiny_model
+
+WORDS = {
+    "fruit": ["apple", "banana", "cherry", "grape", "melon", "peach", "lemon", "plum"],
+    "tool": ["hammer", "wrench", "drill", "saw", "chisel", "pliers", "screwdriver", "clamp"],
+    "weather": ["rain", "snow", "wind", "storm", "sunshine", "fog", "thunder", "hail"],
+}
+
+
+def labelled_rows(per_class: int, seed: int = 0) -> list[tuple[str, str]]:
+    """Texts of three to six words of one topic each: a task the tiny model's features (the mean
+    of its token embeddings) can learn."""
+    rng = random.Random(seed)
+    rows = []
+    for label, words in WORDS.items():
+        for _ in range(per_class):
+            rows.append((" ".join(rng.choices(words, k=rng.randint(3, 6))), label))
+    rng.shuffle(rows)
+    return rows
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory) -> Path:
+    return build_tiny_model(tmp_path_factory.mktemp("base") / "tiny", seed=3)
+
+
+@pytest.fixture()
+def labelled(tmp_path) -> Path:
+    """A Parquet file of 3 x 120 labelled rows, plus two rows with a NULL label and a blank text."""
+    con = duckdb.connect()
+    con.execute("CREATE TABLE t (text VARCHAR, label VARCHAR)")
+    con.executemany("INSERT INTO t VALUES (?, ?)", labelled_rows(120))
+    con.execute("INSERT INTO t VALUES ('apple plum', NULL), ('   ', 'tool')")
+    path = tmp_path / "labelled.parquet"
+    con.execute(f"COPY t TO '{path}' (FORMAT parquet)")
+    return path
+
+
+def test_train_from_a_query_gives_a_model_every_function_loads(tmp_path, base, labelled):
+    out = tmp_path / "topics"
+    result = sentiment_udf.train(f"FROM '{labelled}'", out, base=base)
+    assert result.labels == ("fruit", "tool", "weather")
+    assert (result.rows, result.skipped) == (360, 2)
+    assert result.holdout["accuracy"] >= 0.9  # chance is 1/3
+    assert sorted(p.name for p in out.iterdir()) == [
+        "MANIFEST.json", "MODEL_CARD.md", "TRAINING.json", "config.json", "model.onnx",
+        "tokenizer.json",
+    ]  # fmt: skip
+    training = json.loads((out / "TRAINING.json").read_text())
+    assert training["rows"]["holdout"] == 72 and training["rows"]["skipped"] == 2
+    card = (out / "MODEL_CARD.md").read_text()
+    assert f"{result.holdout['accuracy']:.4f}" in card and "sentiment_udf.train(" in card
+    con = duckdb.connect()
+    sentiment_udf.register(con, model=out)
+    rows = con.execute(
+        "SELECT classify_sentiment(t), sentiment(t).probabilities['tool'], sentiment_score(t) "
+        "FROM (VALUES ('hammer drill wrench'), ('melon peach banana'), ('storm hail rain')) v(t)"
+    ).fetchall()
+    assert [r[0] for r in rows] == ["tool", "fruit", "weather"]
+    assert rows[0][1] > 0.5 > rows[1][1]
+    # no `positive` label: sentiment_score is P(the last label)
+    assert rows[2][2] > 0.5 > rows[0][2]
+    assert not checkpoint_folder(out).exists()
+
+
+def test_cli_trains_and_scores_with_the_result(tmp_path, base, labelled):
+    out = tmp_path / "cli_topics"
+    done = run_cli(
+        "train", str(out), "--query", f"SELECT text, label AS topic FROM '{labelled}'",
+        "--label-column", "topic", "--base", str(base),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "trained" in done.stdout and "2 skipped" in done.stdout
+    assert "held out: accuracy" in done.stdout
+    card = (out / "MODEL_CARD.md").read_text()
+    assert "sentiment-udf train" in card and "--label-column topic" in card
+    scored = run_cli(
+        "query", "--model", str(out), "SELECT classify_sentiment('wrench pliers clamp') AS l"
+    )
+    assert scored.returncode == 0, scored.stderr
+    assert "tool" in scored.stdout
+
+
+def _listing(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
+
+
+@pytest.mark.parametrize(
+    ("query", "extra", "message"),
+    [
+        ("SELECT 'apple' AS text, 'fruit' AS label FROM range(20)", [], "two classes or more"),
+        (
+            "SELECT * FROM (VALUES ('apple', 'fruit'), ('saw', 'tool'), ('plum', 'fruit')) "
+            "v(text, label)",
+            [],
+            "too few rows for class",
+        ),
+        ("SELECT 'apple' AS text, 0.5 AS label", [], "labels are classes"),
+        ("SELECT 'apple' AS text, 1.5::DOUBLE AS label", [], "labels are classes"),
+        ("SELECT 'apple' AS text, NULL::VARCHAR AS label FROM range(9)", [], "9 of 9 rows skipped"),
+        ("SELECT 'apple' AS text, 'fruit' AS label WHERE false", [], "the source is empty"),
+        ("SELECT 'apple' AS text, 'fruit' AS label", ["--holdout", "0.95"], "--holdout"),
+        ("SELECT 'apple' AS words, 'fruit' AS label", [], "words"),
+        ("SELECT 'apple' AS text, 'fruit' AS label", ["--pair-column", "label"], "reads one text"),
+        ("SELECT 'apple' AS text, 'fruit' AS label", ["--max-length", "1"], "--max-length"),
+        ("DROP TABLE x", [], "one SELECT"),
+    ],
+)
+def test_input_that_cannot_train_gets_one_line_and_nothing_written(
+    tmp_path, base, query, extra, message
+):
+    work = tmp_path / "work"
+    work.mkdir()
+    done = run_cli("train", str(work / "m"), "--query", query, "--base", str(base), *extra)
+    assert done.returncode != 0
+    assert message in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert _listing(work) == []
+
+
+def test_a_pair_base_needs_the_pair_column(tmp_path):
+    done = run_cli(
+        "train", str(tmp_path / "m"), "--query", "SELECT 'ok' AS text, 'a' AS label",
+        "--base", "sentiment-en-aspects-v1",
+    )  # fmt: skip
+    assert done.returncode == 1 and "give --pair-column" in done.stderr
+    assert _listing(tmp_path) == []
+
+
+def test_an_existing_folder_is_never_overwritten_unless_asked(tmp_path, base, labelled):
+    query = f"FROM '{labelled}'"
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep")
+    done = run_cli("train", str(mine), "--query", query, "--base", str(base))
+    assert done.returncode == 1 and "exists" in done.stderr
+    done = run_cli("train", str(mine), "--query", query, "--base", str(base), "--replace")
+    assert done.returncode == 1 and "not a folder train made" in done.stderr
+    assert _listing(mine) == ["notes.txt"]
+    link = tmp_path / "link"
+    link.symlink_to(mine)
+    done = run_cli("train", str(link), "--query", query, "--base", str(base))
+    assert done.returncode == 1 and "is a link" in done.stderr
+    assert _listing(mine) == ["notes.txt"]
+    # a folder train made is replaced only with --replace, and then whole
+    trained = tmp_path / "trained"
+    assert run_cli("train", str(trained), "--query", query, "--base", str(base)).returncode == 0
+    again = run_cli("train", str(trained), "--query", query, "--base", str(base))
+    assert again.returncode == 1 and "--replace" in again.stderr
+    (trained / "stale.txt").write_text("old")
+    assert run_cli(
+        "train", str(trained), "--query", query, "--base", str(base), "--replace"
+    ).returncode == 0
+    assert "stale.txt" not in _listing(trained)
+    assert sorted(_listing(tmp_path)) == ["labelled.parquet", "link", "mine", "trained"]
+
+
+class Stop(KeyboardInterrupt):
+    pass
+
+
+def _stop_after(rows: int):
+    def progress(done: int, total: int) -> None:
+        if done >= rows:
+            raise Stop
+
+    return progress
+
+
+def test_a_stopped_run_resumes_from_its_checkpoint_to_the_same_model(tmp_path, base):
+    con = duckdb.connect()
+    con.execute("CREATE TABLE t (text VARCHAR, label VARCHAR)")
+    con.executemany("INSERT INTO t VALUES (?, ?)", labelled_rows(200, seed=1))  # 600 rows
+    source = query_source("FROM t")
+    out, whole = tmp_path / "stopped", tmp_path / "whole"
+    with pytest.raises(Stop):
+        train_source(con, source, out, base=base, progress=_stop_after(256))
+    assert not out.exists()  # no half-written model folder
+    assert _listing(checkpoint_folder(out)) == ["features-000000.npy", "state.json"]
+    with pytest.raises(ValueError, match="add --resume"):
+        train_source(con, source, out, base=base)
+    with pytest.raises(ValueError, match="differs from the stopped one in max_length"):
+        train_source(con, source, out, base=base, max_length=64, resume=True)
+    con.execute("UPDATE t SET label = 'fruit' WHERE rowid = 0")
+    with pytest.raises(ValueError, match="differs from the stopped one in rows"):
+        train_source(con, source, out, base=base, resume=True)
+    con.execute("DELETE FROM t")
+    con.executemany("INSERT INTO t VALUES (?, ?)", labelled_rows(200, seed=1))
+    before = TEXTS_ANSWERED.value
+    resumed = train_source(con, source, out, base=base, resume=True)
+    assert TEXTS_ANSWERED.value - before == 600 - 256  # only the rows the checkpoint lacked
+    fresh = train_source(con, source, whole, base=base)
+    assert resumed.holdout == fresh.holdout
+    assert (out / "model.onnx").read_bytes() == (whole / "model.onnx").read_bytes()
+    assert not checkpoint_folder(out).exists()
+
+
+def test_dbt_scores_with_a_trained_model_named_in_its_profile(tmp_path, base, labelled):
+    """The real dbt CLI, our plugin configured with `model:` the folder train wrote."""
+    from tests.test_dbt import DBT
+
+    if not DBT.exists():
+        pytest.skip(f"{DBT} missing: dbt-core and dbt-duckdb come with pip install -e '.[test]'")
+    out = tmp_path / "topics"
+    sentiment_udf.train(f"FROM '{labelled}'", out, base=base)
+    project = tmp_path / "project"
+    (project / "models").mkdir(parents=True)
+    (project / "dbt_project.yml").write_text(
+        "name: topics\nversion: '1.0.0'\nprofile: topics\nconfig-version: 2\n"
+        "models:\n  topics:\n    +materialized: table\n"
+    )
+    (project / "profiles.yml").write_text(
+        "topics:\n  target: dev\n  outputs:\n    dev:\n      type: duckdb\n"
+        f"      path: {tmp_path / 'topics.duckdb'}\n      threads: 1\n      plugins:\n"
+        f"        - module: sentiment_udf.dbt_plugin\n          config:\n            model: {out}\n"
+    )
+    (project / "models" / "scored.sql").write_text(
+        "SELECT t, classify_sentiment(t) AS topic FROM (VALUES ('hammer drill wrench'), "
+        "('melon peach banana'), ('storm hail rain')) v(t)"
+    )
+    import os
+    import subprocess
+
+    done = subprocess.run(
+        [str(DBT), "build", "--project-dir", str(project), "--profiles-dir", str(project)],
+        capture_output=True, text=True, timeout=600,
+        env={**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:]
+    con = duckdb.connect(str(tmp_path / "topics.duckdb"), read_only=True)
+    assert con.execute("SELECT topic FROM scored ORDER BY t").fetchall() == [
+        ("tool",), ("fruit",), ("weather",)
+    ]
