@@ -9,6 +9,7 @@ import random
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pytest
 
 import sentiment_udf
@@ -249,3 +250,19 @@ def test_dbt_scores_with_a_trained_model_named_in_its_profile(tmp_path, base, la
     assert con.execute("SELECT topic FROM scored ORDER BY t").fetchall() == [
         ("tool",), ("fruit",), ("weather",)
     ]
+
+
+def test_the_head_fits_features_whose_directions_differ_in_scale_by_orders():
+    """Frozen features are highly correlated (a transformer's last layer): the fit must converge
+    there too, not stop short of the rule a linear head can learn."""
+    from sentiment_udf.runtime.head_fit import fit_head, measure
+
+    rng = np.random.default_rng(0)
+    latent = rng.normal(size=(3000, 32)) * np.logspace(0, -3, 32)  # scales 1 .. 0.001
+    features = latent @ rng.normal(size=(32, 64))  # 64 correlated columns
+    targets = (latent[:, 20] > 0).astype(np.int64)  # decided by a direction of scale ~0.01
+    validation = np.arange(3000) % 7 == 0
+    held = np.arange(3000) % 5 == 0
+    head = fit_head(features[~held], targets[~held], 2, validation[~held])
+    figures = measure(head.probabilities(features[held]), targets[held], 2)
+    assert figures["accuracy"] >= 0.95
