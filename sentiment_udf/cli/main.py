@@ -185,6 +185,19 @@ def _open_source(
     return con, file_source(input_file, glob=glob)
 
 
+def _labelled_source(
+    query: str | None, db: str | None, table: str | None, input_file: str | None, glob: bool
+):
+    """eval's and train's rows, read-only: one --query (run once), or --table/--input."""
+    if query is None:
+        return _open_source(db if table else None, table, input_file, True, glob)
+    if table or input_file:
+        raise click.UsageError("give one of --table, --input or --query")
+    check_database(db, must_exist=True)
+    con = duckdb.connect(db or ":memory:", read_only=db is not None)
+    return con, materialised(con, query_source(query))
+
+
 def _check_output(output: str | None, fmt: str | None = None) -> None:
     """Refuse, before any work, an output that cannot be written."""
     if fmt == "parquet" and output is None:
@@ -523,14 +536,7 @@ def evaluate(
     """Accuracy report (precision, recall, F1 per label) on labelled rows."""
     from ..engines.evaluation import evaluate as run_evaluation
 
-    if query is not None:
-        if table or input_file:
-            raise click.UsageError("give one of --table, --input or --query")
-        check_database(db, must_exist=True)
-        con = duckdb.connect(db or ":memory:", read_only=db is not None)
-        source = materialised(con, query_source(query))
-    else:
-        con, source = _open_source(db if table else None, table, input_file, True, glob)
+    con, source = _labelled_source(query, db, table, input_file, glob)
     loaded = load_model(scoring.model, **scoring.model_kwargs)
     report = run_evaluation(
         con,
@@ -601,16 +607,9 @@ def train(
     from ..engines.training import checkpoint_folder, train_source
     from .progress import Progress
 
-    if query is not None:
-        if table or input_file:
-            raise click.UsageError("give one of --table, --input or --query")
-        check_database(db, must_exist=True)
-        con = duckdb.connect(db or ":memory:", read_only=db is not None)
-        source = query_source(query)
-    else:
-        if table is None and input_file is None:
-            raise click.UsageError("give the labelled rows: --query, --table (with --db) or --input")
-        con, source = _open_source(db if table else None, table, input_file, True, glob)
+    if query is None and table is None and input_file is None:
+        raise click.UsageError("give the labelled rows: --query, --table (with --db) or --input")
+    con, source = _labelled_source(query, db, table, input_file, glob)
     progress = Progress(show=not quiet and sys.stderr.isatty(), verb="read")
     try:
         result = train_source(
