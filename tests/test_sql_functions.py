@@ -135,13 +135,16 @@ def test_non_text_arguments_are_a_clear_error(con):
     assert con.execute("SELECT classify_sentiment(42::VARCHAR)").fetchone()[0] is not None
 
 
-def test_model_without_positive_label_says_so_at_registration(tmp_path):
+def test_model_without_positive_label_scores_its_last_label_or_the_one_named(tmp_path):
     folder = build_tiny_model(tmp_path / "stars", labels=("1 star", "5 stars"))
     con = duckdb.connect()
+    sentiment_udf.register(con, folder)  # no `positive` label: the last label's probability
+    probs = sentiment_udf.load_model(folder).predict_proba(["good"])[0]
+    assert con.execute("SELECT sentiment_score('good')").fetchall()[0][0] == pytest.approx(probs[1])
+    sentiment_udf.register(con, folder, positive_label="1 star")
+    assert con.execute("SELECT sentiment_score('good')").fetchall()[0][0] == pytest.approx(probs[0])
     with pytest.raises(ModelError, match="no 'positive' label"):
-        sentiment_udf.register(con, folder)
-    sentiment_udf.register(con, folder, positive_label="5 stars")
-    assert 0 <= con.execute("SELECT sentiment_score('good')").fetchone()[0] <= 1
+        sentiment_udf.register(con, folder, positive_label="positive")
 
 
 def test_nothing_registered_persists_in_the_database_file(tiny_model, tmp_path):

@@ -505,7 +505,7 @@ def test_shell_read_of_a_file_that_is_not_utf8_keeps_the_session(tiny_model, tmp
         ({"names": {"classify_sentiment": "sentiment"}}, "both be named"),
         ({"names": {"classify_sentiment": "lower"}}, "hide DuckDB"),
         ({"names": {"classify_sentiment": ""}}, "not a SQL identifier"),
-        ({"positive_label": None}, "positive_label"),
+        ({"positive_label": 3}, "positive_label"),
         ({"cache": 1}, "cache"),
         ({"cache": 3.5}, "cache"),
         ({"cache": b"x"}, "cache"),
