@@ -36,3 +36,23 @@ def test_each_python_snippet_of_the_readme_runs_as_printed(index):
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=600, env=env
     )
     assert done.returncode == 0, (code, done.stderr[-3000:])
+
+
+def _test_command() -> str:
+    readme = (ROOT / "README.md").read_text()
+    head = readme[: readme.index("## Installing the extras")]
+    commands = re.findall(r"```bash\n(.*?)\n```", head, re.S)
+    (command,) = [c for c in commands if "pytest" in c]
+    return command
+
+
+def test_ci_runs_exactly_the_readme_test_command():
+    assert _test_command() in (ROOT / ".ci" / "run").read_text().splitlines()
+
+
+def test_the_test_command_installs_the_cpu_torch_before_the_test_extra():
+    """From the package index, torch==2.13.0 is a CUDA build of several GB on Linux: the
+    command must take the CPU build from PyTorch's CPU index first, then `.[test]` keeps it."""
+    command = _test_command()
+    cpu = command.find("torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu")
+    assert 0 <= cpu < command.index("'.[test]'"), command
