@@ -24,13 +24,15 @@ def fast_con():
 
 @pytest.mark.slow
 def test_fast_model_accuracy_on_dev_reviews(fast_con):
-    """Measured 0.9274 (text) and 0.9446 (title and text); the default: 0.9483 and 0.9557."""
+    """Every third review (542): measured 0.9170 (text) and 0.9410 (title and text); on all
+    1,626: 0.9274 and 0.9446, the default 0.9483 and 0.9557 (benchmarks/run.py)."""
     text, titled = fast_con.execute(
         "SELECT avg((classify_sentiment(text) = label)::INT), "
-        "avg((classify_sentiment(title, text) = label)::INT) FROM read_csv(?)",
+        "avg((classify_sentiment(title, text) = label)::INT) "
+        "FROM (SELECT *, row_number() OVER () AS n FROM read_csv(?)) WHERE n % 3 = 0",
         [str(shared_file("reviews_dev.csv"))],
     ).fetchall()[0]
-    assert text >= 0.92 and titled >= 0.94, (text, titled)
+    assert text >= 0.91 and titled >= 0.935, (text, titled)
 
 
 def test_fast_model_nulls_blank_and_clear_reviews(fast_con):
