@@ -120,8 +120,9 @@ def test_a_sentence_longer_than_the_model_is_cut_into_windows(con, tiny_model, n
 
 
 def test_overall_mixed_positive_negative_and_band(aspect_con):
-    """The document label's meaning, on reviews a user can check: a review between the two
-    whole-score thresholds that praises one thing and faults another is mixed; a plainly
+    """The document label's meaning, on reviews a user can check: a review the star model puts
+    in the middle (3 stars likelier than 1-2 or 4-5) that praises one thing and faults another is
+    mixed; a plainly
     negative review with one kind sentence is not; the band only splits mixed from neutral."""
     con = aspect_con
     mixed = "Great camera, lovely screen. The battery is terrible though."
@@ -139,8 +140,8 @@ def test_overall_mixed_positive_negative_and_band(aspect_con):
         ],
     ).fetchall()[0]
     assert rows == ("mixed", "positive", "negative", "negative", "neutral", "mixed")
-    whole = con.execute("SELECT sentiment_score(?)", [mixed]).fetchall()[0][0]
-    assert 0.15 < whole < 0.8  # why it is mixed: the whole review is between the thresholds
+    stars = con.execute("SELECT sentiment_stars(?)", [mixed]).fetchall()[0][0]
+    assert 2 < stars < 4  # why it is mixed: the star model puts the whole review in the middle
     with pytest.raises(duckdb.Error, match=r"neutral_band must be a number in \[0, 0.5\)"):
         con.execute("SELECT sentiment_overall('ok', 0.7)").fetchall()
     with pytest.raises(duckdb.Error, match="not 4 arguments"):

@@ -40,15 +40,15 @@ def spark():
     session.stop()
 
 
-def test_spark_matches_duckdb_on_every_third_dev_review(spark):
+def test_spark_matches_duckdb_on_every_ninth_dev_review(spark):
     path = str(shared_file("reviews_dev.csv"))
     con = duckdb.connect()
     sentiment_udf.register(con)
     # one read of the file, ids fixed in a table: both engines see the same id for each row
-    # Every third row (542, all four domains): the CI time budget; Spark's workers score them all
+    # Every ninth row (180, all four domains): the CI time budget; Spark's workers score them all
     con.execute(
         "CREATE TABLE dev AS SELECT * FROM (SELECT row_number() OVER () AS id, * "
-        "FROM read_csv(?)) WHERE id % 3 = 0",
+        "FROM read_csv(?)) WHERE id % 9 = 0",
         [path],
     )
     expected = {
@@ -64,7 +64,7 @@ def test_spark_matches_duckdb_on_every_third_dev_review(spark):
         "SELECT id, classify_sentiment(title, text) AS label, "
         "sentiment_score(text) AS score FROM dev"
     ).collect()
-    assert len(got) == len(expected) == 542
+    assert len(got) == len(expected) == 180
     for row in got:
         label, score = expected[row["id"]]
         assert row["label"] == label
@@ -137,8 +137,8 @@ def test_model_prefix_and_non_text_arguments(spark, tiny_model):
 
     names = register_spark(spark, tiny_model, prefix="tiny_", threads=1)
     roles = ["classify_sentiment", "sentiment_score", "sentiment", "sentiment_sentences",
-             "sentiment_overall", "sentiment_aspects", "sentiment_opinions",
-             "detect_language"]  # fmt: skip
+             "sentiment_overall", "sentiment_stars", "sentiment_aspects",
+             "sentiment_opinions", "detect_language"]  # fmt: skip
     assert names == {role: "tiny_" + role for role in roles}
     texts = ["good value", "broke at once", "fine"]
     frame = spark.createDataFrame([(i, t) for i, t in enumerate(texts)], "id int, t string")
@@ -257,7 +257,7 @@ def test_a_failed_executor_check_is_one_line_naming_the_python_fix():
     assert "\n" not in reason
 
 
-def test_document_label_forms_match_duckdb(spark, no_memo):
+def test_document_label_and_stars_forms_match_duckdb(spark, no_memo):
     rows = [
         ("Great blender", "Crushes ice in seconds. The lid is a bit loose, but I love it.", 0.3),
         ("Returned it", "The motor died after a week and support never answered.", 0.1),
@@ -269,20 +269,25 @@ def test_document_label_forms_match_duckdb(spark, no_memo):
     frame.createOrReplaceTempView("overall_input")
     got = spark.sql(
         "SELECT sentiment_overall(t) AS a, sentiment_overall(title, t) AS b, "
-        "sentiment_overall(t, band) AS c, sentiment_overall(title, t, band) AS d "
-        "FROM overall_input"
+        "sentiment_overall(t, band) AS c, sentiment_overall(title, t, band) AS d, "
+        "sentiment_stars(t) AS e, sentiment_stars(title, t) AS f FROM overall_input"
     ).collect()
     con = duckdb.connect()
     sentiment_udf.register(con)
     expected = con.execute(
         "SELECT sentiment_overall(t), sentiment_overall(title, t), sentiment_overall(t, band), "
-        "sentiment_overall(title, t, band) FROM (SELECT unnest(?) AS title, unnest(?) AS t, "
-        "unnest(?)::DOUBLE AS band)",
+        "sentiment_overall(title, t, band), sentiment_stars(t), sentiment_stars(title, t) "
+        "FROM (SELECT unnest(?) AS title, unnest(?) AS t, unnest(?)::DOUBLE AS band)",
         [[r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]],
     ).fetchall()
-    assert [tuple(r) for r in got] == expected
+    for row, want in zip(got, expected):
+        assert tuple(row)[:4] == want[:4]
+        for stars, wanted in zip(tuple(row)[4:], want[4:]):
+            assert (stars is None) == (wanted is None)
+            assert stars is None or abs(stars - wanted) <= 1e-5
     assert {e[1] for e in expected[:3]} <= {"positive", "negative", "neutral", "mixed"}
-    assert expected[3] == (None, None, None, None) and expected[4] == (None, None, None, None)
+    assert expected[0][4] > 3.5 and expected[1][4] < 2  # the star model read them
+    assert expected[3] == (None,) * 6 and expected[4] == (None,) * 6
     assert no_memo() > 0  # DuckDB's side ran the model (Spark's workers are other processes)
 
 

@@ -1,6 +1,12 @@
 """One label for a whole review: positive, negative, neutral or mixed.
 
-The whole review's score decides first (P(positive) of the title and text read together, as the
+English reviews (star_document_label): a model trained on star ratings reads the whole review;
+its 1-2 star probability against its 4-5 and its 3 star ones decides negative, positive or the
+middle, and a middle review is `mixed` when it has a clearly positive and a clearly negative
+sentence, else `neutral` (BENCHMARKS.md, "Document label").
+
+Other reviews (document_label, the rule before the star model): the whole review's score decides
+first (P(positive) of the title and text read together, as the
 model was trained): at most LOW_SCORE is `negative`, at least HIGH_SCORE is `positive`. A review
 between the two is `mixed` when it has a clearly positive and a clearly negative sentence (score
 at least 0.5 + band, at most 0.5 - band), else `neutral`. LOW_SCORE and HIGH_SCORE were chosen by
@@ -10,6 +16,8 @@ cross-validated measurement on 5,000 star-rated reviews (BENCHMARKS.md, "Documen
 from __future__ import annotations
 
 from collections.abc import Sequence
+
+import numpy as np
 
 DEFAULT_NEUTRAL_BAND = 0.4
 LOW_SCORE = 0.15
@@ -35,6 +43,32 @@ def document_label(
         return "positive"
     positive, negative = _clear_sides(sentence_scores, neutral_band)
     return "mixed" if positive and negative else "neutral"
+
+
+def star_document_label(
+    star_probs: np.ndarray | None,
+    sentence_scores: Sequence[float | None] | None,
+    neutral_band: float = DEFAULT_NEUTRAL_BAND,
+) -> str | None:
+    """The review's label from a star model's probabilities of 1-5 stars and its sentences'
+    scores (None: NULL, blank or refused text)."""
+    if star_probs is None or np.isnan(star_probs).any() or sentence_scores is None:
+        return None
+    check_band(neutral_band)
+    negative, middle, positive = star_probs[:2].sum(), star_probs[2], star_probs[3:].sum()
+    if negative > middle and negative >= positive:
+        return "negative"
+    if positive > middle and positive > negative:
+        return "positive"
+    sides = _clear_sides(sentence_scores, neutral_band)
+    return "mixed" if all(sides) else "neutral"
+
+
+def expected_stars(star_probs: np.ndarray) -> float | None:
+    """The expected star rating (1 to 5) of a star model's probabilities; None for a NaN row."""
+    if np.isnan(star_probs).any():
+        return None
+    return float(star_probs @ np.arange(1, len(star_probs) + 1))
 
 
 def azure_sentence_rule(

@@ -11,9 +11,14 @@ import pyarrow as pa
 
 from ..analysis.aspects import DEFAULT_CONTEXT, score_aspects
 from ..analysis.opinions import find_opinions
-from ..analysis.overall import DEFAULT_NEUTRAL_BAND, document_label
+from ..analysis.overall import (
+    DEFAULT_NEUTRAL_BAND,
+    document_label,
+    expected_stars,
+    star_document_label,
+)
 from ..analysis.sentences import review_readers, score_sentences
-from ..runtime.registry import load_tagger
+from ..runtime.registry import load_stars_model, load_tagger
 from ..runtime.term_tagger import TermTagger
 from .arrow_functions import (
     ArrowFunction,
@@ -30,9 +35,10 @@ TaggerSource = Callable[[], TermTagger]
 
 
 class AnalysisFunctions:
-    """Builds the sentence, overall, aspect and opinion functions over `model()` (the review
-    model), `aspect_model()` (a pair classifier) and `tagger()` (the opinion-target extractor),
-    each called per vector like FunctionSet's."""
+    """Builds the sentence, overall, star, aspect and opinion functions over `model()` (the
+    review model), `aspect_model()` (a pair classifier), `tagger()` (the opinion-target
+    extractor) and `stars_model()` (English reviews' star ratings), each called per vector like
+    FunctionSet's."""
 
     def __init__(
         self,
@@ -41,9 +47,10 @@ class AnalysisFunctions:
         cast_hint: str = "cast it with ::VARCHAR",
         cache: CacheSource = no_cache,
         tagger: TaggerSource = load_tagger,
+        stars_model: ModelSource = load_stars_model,
     ) -> None:
         self.model, self.aspect_model, self.cast_hint = model, aspect_model, cast_hint
-        self.cache, self.tagger = cache, tagger
+        self.cache, self.tagger, self.stars_model = cache, tagger, stars_model
 
     def sentences(self, name: str) -> ArrowFunction:
         def sentiment_sentences(*args: pa.Array) -> pa.Array:
@@ -66,21 +73,45 @@ class AnalysisFunctions:
             scored = score_sentences(model, texts, self.cache(), readers)  # None: NULL, refused
             inputs = model.inputs(titles, texts)
             kept = [i for i, s in enumerate(scored) if s is not None and inputs[i] is not None]
-            whole: dict[int, np.ndarray] = {}  # the whole review, read by its sentences' reader
+            starred = self._star_probs(texts, inputs, kept)  # English reviews
+            whole: dict[int, np.ndarray] = {}  # the others, read by their sentences' reader
             for reader in {id(r): r for r in readers if r is not None}.values():
-                mine = [i for i in kept if readers[i] is reader]
+                mine = [i for i in kept if readers[i] is reader and i not in starred]
                 probs = reader.predict_proba([inputs[i] for i in mine], self.cache(), guard=False)
                 whole.update(zip(mine, probs))
             labels: list[str | None] = [None] * len(texts)
             for i in kept:
-                probs = whole[i]
                 sentences = [x.score for x in scored[i] or []]
-                labels[i] = document_label(
-                    float(probs[model.score_index]), sentences, neutral_band=bands[i] or 0.0
+                band = bands[i] or 0.0
+                labels[i] = (
+                    star_document_label(starred[i], sentences, band)
+                    if i in starred
+                    else document_label(
+                        float(whole[i][model.score_index]), sentences, neutral_band=band
+                    )
                 )
             return pa.array(labels, type=pa.string())
 
         return sentiment_overall
+
+    def _star_probs(
+        self, texts: list[str | None], inputs: list[str | None], kept: list[int]
+    ) -> dict[int, np.ndarray]:
+        """The star model's probabilities of the kept reviews it reads (English ones)."""
+        stars = self.stars_model()
+        readers = stars.readers([texts[i] or "" for i in kept])
+        mine = [i for i, reader in zip(kept, readers) if reader is stars]
+        probs = stars.predict_proba([inputs[i] for i in mine], self.cache(), guard=False)
+        return dict(zip(mine, probs))
+
+    def stars(self, name: str) -> ArrowFunction:
+        def sentiment_stars(*args: pa.Array) -> pa.Array:
+            stars = self.stars_model()
+            texts = model_inputs(stars, args, name, self.cast_hint)
+            probs = stars.predict_proba(texts, self.cache())  # other languages: NaN, NULL
+            return pa.array([expected_stars(row) for row in probs], type=pa.float64())
+
+        return sentiment_stars
 
     def aspects(self, name: str, context: str = DEFAULT_CONTEXT) -> ArrowFunction:
         def sentiment_aspects(*args: pa.Array) -> pa.Array:

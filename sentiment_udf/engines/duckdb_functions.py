@@ -22,7 +22,7 @@ except ImportError:  # duckdb < 1.4
 
 from ..runtime.model import SentimentModel
 from ..runtime.options import check_model_options
-from ..runtime.registry import load_aspect_model, load_model, load_tagger
+from ..runtime.registry import load_aspect_model, load_model, load_stars_model, load_tagger
 from ..runtime.result_cache import ResultCache, open_cache
 from ..runtime.term_tagger import TermTagger
 from .analysis_functions import AnalysisFunctions
@@ -66,7 +66,8 @@ def register(
     """Register the sentiment functions on `con` (default: duckdb's own connection).
 
     classify_sentiment, sentiment_score, sentiment and sentiment_sentences take `(text)` or
-    `(title, text)`; sentiment_overall `(text [, neutral_band])`; sentiment_aspects
+    `(title, text)`; sentiment_overall `(text [, neutral_band])` and sentiment_stars (the
+    expected star rating of an English review, 1-5) read the embedded star model; sentiment_aspects
     `(text, aspects VARCHAR[])`, scored by `aspect_model` (a pair classifier; default: the
     embedded one); sentiment_opinions `(text)` finds the targets with `opinion_model` (a token
     tagger; default: the embedded one) and labels them with the aspect model. Answers are
@@ -87,7 +88,11 @@ def register(
     result_cache = open_cache(cache)
     functions = FunctionSet(lambda: loaded, positive_label, cache=lambda: result_cache)
     analysis = AnalysisFunctions(
-        lambda: loaded, lambda: aspects, cache=lambda: result_cache, tagger=lambda: tagger
+        lambda: loaded,
+        lambda: aspects,
+        cache=lambda: result_cache,
+        tagger=lambda: tagger,
+        stars_model=lambda: load_stars_model(model_options.get("threads")),  # on first use
     )
     udfs = {
         "classify_sentiment": (functions.label(chosen["classify_sentiment"]), VARCHAR),
@@ -98,6 +103,7 @@ def register(
             _sentences_type(),
         ),
         "sentiment_overall": (analysis.overall(chosen["sentiment_overall"]), VARCHAR),
+        "sentiment_stars": (analysis.stars(chosen["sentiment_stars"]), DOUBLE),
         "sentiment_aspects": (analysis.aspects(chosen["sentiment_aspects"]), _aspects_type()),
         "sentiment_opinions": (
             analysis.opinions(chosen["sentiment_opinions"]),

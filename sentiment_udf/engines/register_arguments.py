@@ -16,6 +16,7 @@ FUNCTION_ROLES = (
     "sentiment",
     "sentiment_sentences",
     "sentiment_overall",
+    "sentiment_stars",
     "sentiment_aspects",
     "sentiment_opinions",
     "detect_language",

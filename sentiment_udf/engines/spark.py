@@ -16,7 +16,7 @@ from typing import Any
 
 from ..errors import ModelError
 from ..runtime.options import check_model_options
-from ..runtime.registry import load_aspect_model, load_model, load_tagger
+from ..runtime.registry import load_aspect_model, load_model, load_stars_model, load_tagger
 from ..runtime.result_cache import open_cache
 from . import result_types
 from .analysis_functions import AnalysisFunctions
@@ -79,6 +79,9 @@ def register_spark(
     def worker_tagger():
         return load_tagger(tagger_ref, threads)
 
+    def worker_stars_model():
+        return load_stars_model(threads)
+
     cache_ref = cache if cache in (None, True, False) else str(cache)
     if check_executors:
         refs = {"model": model_ref, "options": model_options, "aspect_model": aspect_ref,
@@ -91,7 +94,12 @@ def register_spark(
     hint = "cast it to STRING"
     functions = FunctionSet(worker_model, positive_label, cast_hint=hint, cache=worker_cache)
     analysis = AnalysisFunctions(
-        worker_model, worker_aspect_model, cast_hint=hint, cache=worker_cache, tagger=worker_tagger
+        worker_model,
+        worker_aspect_model,
+        cast_hint=hint,
+        cache=worker_cache,
+        tagger=worker_tagger,
+        stars_model=worker_stars_model,
     )
     names = {}
     for build, role, spark_type in (
@@ -100,6 +108,7 @@ def register_spark(
         (functions.struct, "sentiment", STRUCT_TYPE),
         (analysis.sentences, "sentiment_sentences", SENTENCES_TYPE),
         (analysis.overall, "sentiment_overall", "string"),
+        (analysis.stars, "sentiment_stars", "double"),
         (analysis.aspects, "sentiment_aspects", ASPECTS_TYPE),
         (analysis.opinions, "sentiment_opinions", OPINIONS_TYPE),
         (lambda name: language_function(name, hint), "detect_language", "string"),

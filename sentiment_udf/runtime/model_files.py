@@ -16,10 +16,12 @@ EMBEDDED_FAST_MODEL_NAME = "sentiment-en-reviews-fast"
 EMBEDDED_ASPECT_MODEL_NAME = "sentiment-en-aspects-v1"
 EMBEDDED_TAGGER_MODEL_NAME = "sentiment-en-targets-v1"
 EMBEDDED_MULTILINGUAL_MODEL_NAME = "sentiment-multi-reviews-v1"
+EMBEDDED_STARS_MODEL_NAME = "sentiment-en-stars-v1"
 # Short names of the embedded models: register(con, model="fast"), --model fast.
 MODEL_ALIASES = {"default": EMBEDDED_MODEL_NAME, "fast": EMBEDDED_FAST_MODEL_NAME,
                  "aspects": EMBEDDED_ASPECT_MODEL_NAME, "targets": EMBEDDED_TAGGER_MODEL_NAME,
-                 "multilingual": EMBEDDED_MULTILINGUAL_MODEL_NAME}
+                 "multilingual": EMBEDDED_MULTILINGUAL_MODEL_NAME,
+                 "stars": EMBEDDED_STARS_MODEL_NAME}
 
 
 

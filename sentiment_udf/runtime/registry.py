@@ -14,6 +14,7 @@ from .model_files import (
     EMBEDDED_ASPECT_MODEL_NAME,
     EMBEDDED_MODELS_DIR,
     EMBEDDED_MULTILINGUAL_MODEL_NAME,
+    EMBEDDED_STARS_MODEL_NAME,
     EMBEDDED_TAGGER_MODEL_NAME,
     locate,
     resolve_folder,
@@ -58,6 +59,20 @@ def load_aspect_model(
     for label in ("negative", "positive"):
         if label not in loaded.labels:
             raise ModelError(f"{loaded.files.config}: an aspect model needs a {label!r} label")
+    return loaded
+
+
+STAR_LABELS = ("1", "2", "3", "4", "5")
+
+
+def load_stars_model(threads: int | None = None) -> SentimentModel:
+    """The embedded star-rating model behind sentiment_stars and sentiment_overall (English
+    reviews, labels 1-5), with the review model's threads; loaded on first use."""
+    loaded = load_model(
+        EMBEDDED_MODELS_DIR / EMBEDDED_STARS_MODEL_NAME, threads=threads, languages="model"
+    )
+    if tuple(loaded.labels) != STAR_LABELS:
+        raise ModelError(f"{loaded.files.config}: a star model's labels are 1-5 in order")
     return loaded
 
 
