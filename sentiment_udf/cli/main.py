@@ -582,6 +582,14 @@ def evaluate(
 @click.option(
     "--max-length", type=int, default=256, show_default=True, help="Tokens read per text."
 )
+@click.option(
+    "--fine-tune",
+    is_flag=True,
+    help="Train the whole encoder (torch) of --base, a checkpoint folder, not only a last layer.",
+)
+@click.option(
+    "--epochs", type=int, default=2, show_default=True, help="Passes over the rows (--fine-tune)."
+)
 @click.option("--replace", is_flag=True, help="Replace OUT, a folder an earlier train wrote.")
 @click.option("--resume", is_flag=True, help="Continue a stopped run from its checkpoint.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress display.")
@@ -599,6 +607,8 @@ def train(
     base: str | None,
     holdout: float,
     max_length: int,
+    fine_tune: bool,
+    epochs: int,
     replace: bool,
     resume: bool,
     quiet: bool,
@@ -610,28 +620,35 @@ def train(
     if query is None and table is None and input_file is None:
         raise click.UsageError("give the labelled rows: --query, --table (with --db) or --input")
     con, source = _labelled_source(query, db, table, input_file, glob)
-    progress = Progress(show=not quiet and sys.stderr.isatty(), verb="read")
+    progress = Progress(
+        show=not quiet and sys.stderr.isatty(), verb="trained" if fine_tune else "read"
+    )
+    options: dict[str, Any] = {
+        "text_column": text_column,
+        "label_column": label_column,
+        "pair_column": pair_column,
+        "base": base,
+        "holdout": holdout,
+        "max_length": max_length,
+        "replace": replace,
+        "resume": resume,
+        "progress": lambda done, total: progress(done, total, done),
+        "command": shlex.join(["sentiment-udf", *sys.argv[1:]]),
+    }
     try:
-        result = train_source(
-            con,
-            source,
-            out,
-            text_column=text_column,
-            label_column=label_column,
-            pair_column=pair_column,
-            base=base,
-            holdout=holdout,
-            max_length=max_length,
-            replace=replace,
-            resume=resume,
-            progress=lambda done, total: progress(done, total, done),
-            command=shlex.join(["sentiment-udf", *sys.argv[1:]]),
-        )
+        if fine_tune:
+            from ..engines.fine_tuning import fine_tune_source
+            from ..runtime.encoder_tuning import TuningPlan
+
+            result = fine_tune_source(con, source, out, plan=TuningPlan(epochs), **options)
+        else:
+            result = train_source(con, source, out, **options)
     except KeyboardInterrupt:
         progress.finish()
+        kept = "the training state is" if fine_tune else f"{progress.saved:,} rows' features are"
         click.echo(
-            f"Stopped: {progress.saved:,} rows' features are kept in "
-            f"{checkpoint_folder(out.absolute())}; continue with: {_resume_command()}",
+            f"Stopped: {kept} kept in {checkpoint_folder(out.absolute())}; continue with: "
+            f"{_resume_command()}",
             err=True,
         )
         raise

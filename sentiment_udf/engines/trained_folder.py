@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from ..runtime.features import FeatureReader
@@ -26,8 +27,9 @@ def write_model_folder(
     training: dict,
     replace: bool,
 ) -> None:
-    building = Path(tempfile.mkdtemp(prefix=f".{target.name}.building-", dir=target.parent))
-    try:
+    """The base graph with the new head, and its config, tokenizer, card and manifest."""
+
+    def fill(building: Path) -> None:
         (building / "model.onnx").write_bytes(
             with_head(reader.graph, reader.tensor, head.weight, head.bias)
         )
@@ -38,6 +40,18 @@ def write_model_folder(
         config.pop("problem_type", None)
         (building / "config.json").write_text(json.dumps(config, indent=2) + "\n", "utf-8")
         shutil.copyfile(base.tokenizer, building / "tokenizer.json")
+
+    place_model_folder(target, training, replace, fill)
+
+
+def place_model_folder(
+    target: Path, training: dict, replace: bool, fill: Callable[[Path], None]
+) -> None:
+    """Build the folder beside `target` (`fill` writes the model files; then TRAINING.json, the
+    card, the manifest), load it once, and rename it into place."""
+    building = Path(tempfile.mkdtemp(prefix=f".{target.name}.building-", dir=target.parent))
+    try:
+        fill(building)
         (building / TRAINING_FILE).write_text(json.dumps(training, indent=2) + "\n", "utf-8")
         (building / "MODEL_CARD.md").write_text(model_card(target.name, training), "utf-8")
         write_manifest(building)
@@ -60,17 +74,15 @@ def model_card(name: str, training: dict) -> str:
     rows, figures = training["rows"], training["holdout_figures"]
     classes = ", ".join(f"`{k}` {v:,}" for k, v in rows["per_class"].items())
     command = training.get("command") or "sentiment_udf.train(...) from Python"
+    fitted = "fitted on" if training["mode"] == "head" else "trained on"
     return f"""# {name}
 
-A classifier trained with `sentiment-udf train` on the user's labelled rows: the encoder of
-`{training["base"]}` (frozen) with a new last layer fitted on its features (numpy, softmax
-regression with L2 strength {training["head"]["strength"]:g} chosen on the validation rows,
-probabilities calibrated by temperature {training["head"]["temperature"]:.3g}).
+{_how(training)}
 
 - Labels: {", ".join(f"`{label}`" for label in training["labels"])}
 - Rows used: {sum(rows["per_class"].values()):,} ({classes}); {rows["skipped"]:,} skipped (NULL
   or blank text or label)
-- Split by a hash of the text within each class: {rows["fit"]:,} fitted on, {rows["validation"]:,}
+- Split by a hash of the text within each class: {rows["fit"]:,} {fitted}, {rows["validation"]:,}
   validation, {rows["holdout"]:,} held out ({training["holdout_share"]:.0%})
 - Text column `{training["columns"]["text"]}`, label column `{training["columns"]["label"]}`
   {f"pair column `{training['columns']['pair']}`" if training["columns"]["pair"] else ""}
@@ -91,3 +103,18 @@ probabilities calibrated by temperature {training["head"]["temperature"]:.3g}).
 Took {training["seconds"]:.0f} s. The base model's card, licence and terms apply to this model
 too; so do the terms of the rows it was trained on.
 """
+
+
+def _how(training: dict) -> str:
+    if training["mode"] == "head":
+        head = training["head"]
+        return f"""A classifier trained with `sentiment-udf train` on the user's labelled rows: the encoder of
+`{training["base"]}` (frozen) with a new last layer fitted on its features (numpy, softmax
+regression with L2 strength {head["strength"]:g} chosen on the validation rows,
+probabilities calibrated by temperature {head["temperature"]:.3g})."""
+    plan = training["fine_tune"]
+    return f"""A classifier trained with `sentiment-udf train --fine-tune` on the user's labelled rows: the
+checkpoint `{training["base"]}` fine-tuned whole with torch (its encoder at learning rate
+{plan["learning_rate"]:g}, a new last layer at {plan["head_rate"]:g}; {plan["epochs"]} epochs, the
+best epoch on the validation rows kept: epoch {plan["best_epoch"]}), exported to ONNX with int8
+weights."""

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -59,27 +60,35 @@ def train(
     max_length: int = 256,
     replace: bool = False,
     resume: bool = False,
+    fine_tune: bool = False,
+    epochs: int = 2,
 ) -> TrainingResult:
     """Train a classifier on the labelled rows of `query` (one SELECT, run on `con` or in memory:
     `"SELECT review AS text, label FROM labelled"`, `"FROM 'labelled.parquet'"`) and write it
     as the model folder `out`, which `register(con, model=out)` loads. The base model's
     encoder (default: the English model) stays frozen; a new last layer is fitted on its
-    features. A stopped run continues with `resume=True`; `replace=True` replaces a folder an
+    features. `fine_tune=True` trains a checkpoint folder `base` whole for `epochs` instead
+    (torch). A stopped run continues with `resume=True`; `replace=True` replaces a folder an
     earlier train wrote. Returns the held-out figures (also in the folder's MODEL_CARD.md)."""
-    return train_source(
-        con or duckdb.connect(),
-        query_source(query),
-        out,
-        text_column=text_column,
-        label_column=label_column,
-        pair_column=pair_column,
-        base=base,
-        holdout=holdout,
-        max_length=max_length,
-        replace=replace,
-        resume=resume,
-        command=f"sentiment_udf.train({query!r}, {str(out)!r}, ...)",
-    )
+    options: dict[str, Any] = {
+        "text_column": text_column,
+        "label_column": label_column,
+        "pair_column": pair_column,
+        "base": base,
+        "holdout": holdout,
+        "max_length": max_length,
+        "replace": replace,
+        "resume": resume,
+        "command": f"sentiment_udf.train({query!r}, {str(out)!r}, ...)",
+    }
+    source = query_source(query)
+    if fine_tune:
+        from ..runtime.encoder_tuning import TuningPlan
+        from .fine_tuning import fine_tune_source  # torch, on first use
+
+        plan = TuningPlan(epochs=epochs)
+        return fine_tune_source(con or duckdb.connect(), source, out, plan=plan, **options)
+    return train_source(con or duckdb.connect(), source, out, **options)
 
 
 def train_source(
@@ -104,7 +113,7 @@ def train_source(
     if replace and resume:
         raise SourceError("--replace and --resume exclude each other")
     target = Path(out).expanduser().absolute()
-    _check_target(target, replace)
+    check_target(target, replace)
     files = locate(base or DEFAULT_BASE)
     verify_manifest(files.folder)
     _check_base(files, pair_column)
@@ -140,15 +149,7 @@ def train_source(
         "mode": "head",
         "labels": list(rows.labels),
         "columns": {"text": text_column, "label": label_column, "pair": pair_column},
-        "rows": {
-            "fit": int(np.sum(rows.parts == 0)),
-            "validation": int(np.sum(rows.parts == 1)),
-            "holdout": int(np.sum(held)),
-            "skipped": rows.skipped,
-            "per_class": {
-                label: int(np.sum(rows.targets == k)) for k, label in enumerate(rows.labels)
-            },
-        },
+        "rows": rows.summary(),
         "holdout_share": holdout,
         "max_length": max_length,
         "head": {"strength": head.strength, "temperature": head.temperature},
@@ -168,7 +169,7 @@ def train_source(
     )
 
 
-def _check_target(target: Path, replace: bool) -> None:
+def check_target(target: Path, replace: bool) -> None:
     if target.is_symlink():
         raise SourceError(f"{target} is a link: give the model folder's real path")
     if target.exists() and not target.is_dir():
@@ -207,7 +208,7 @@ def _features(
 ) -> np.ndarray:
     """Every row's features, from the checkpoint where it has them, the rest computed in chunks
     of CHUNK_ROWS, each saved as it finishes."""
-    _open_state(state, record, resume)
+    open_state(state, record, resume)
     total = len(rows.texts)
     chunks = []
     for number, start in enumerate(range(0, total, CHUNK_ROWS)):
@@ -231,7 +232,7 @@ def _features(
     return np.concatenate(chunks)
 
 
-def _open_state(state: Path, record: dict, resume: bool) -> None:
+def open_state(state: Path, record: dict, resume: bool) -> None:
     """Make the checkpoint folder, or check the one a stopped run left matches this run."""
     marker = state / STATE_FILE
     if state.is_symlink() or (state.exists() and not state.is_dir()):

@@ -39,6 +39,18 @@ class LabelledRows:
         hasher.update(repr(self.labels).encode())
         return hasher.hexdigest()
 
+    def summary(self) -> dict:
+        """How many rows each part and each class holds, and how many were skipped."""
+        return {
+            "fit": int(np.sum(self.parts == 0)),
+            "validation": int(np.sum(self.parts == 1)),
+            "holdout": int(np.sum(self.parts == 2)),
+            "skipped": self.skipped,
+            "per_class": {
+                label: int(np.sum(self.targets == k)) for k, label in enumerate(self.labels)
+            },
+        }
+
 
 def read_rows(
     con: duckdb.DuckDBPyConnection,

@@ -1,0 +1,167 @@
+"""`train --fine-tune`: the labelled rows train a Hugging Face checkpoint whole (torch), and the
+best epoch is exported to int8 ONNX as a model folder in our layout, measured on the held-out
+rows through our own runtime. The state lives beside the output (a stopped run resumes there)."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import time
+from pathlib import Path
+
+import duckdb
+import numpy as np
+
+from ..runtime.encoder_tuning import TuningPlan, encode, tune_encoder
+from ..runtime.export import export_checkpoint
+from ..runtime.head_fit import measure
+from ..runtime.model import SentimentModel
+from .sql_names import Source, SourceError
+from .trained_folder import place_model_folder
+from .training import Progress, TrainingResult, check_target, checkpoint_folder, open_state
+from .training_rows import LabelledRows, read_rows
+
+
+def fine_tune_source(
+    con: duckdb.DuckDBPyConnection,
+    source: Source,
+    out: str | Path,
+    *,
+    base: str | Path | None,
+    text_column: str = "text",
+    label_column: str = "label",
+    pair_column: str | None = None,
+    holdout: float = 0.2,
+    max_length: int = 256,
+    replace: bool = False,
+    resume: bool = False,
+    plan: TuningPlan | None = None,
+    progress: Progress | None = None,
+    command: str | None = None,
+) -> TrainingResult:
+    """Fine-tune the checkpoint folder `base` on the labelled rows of `source`; write the model
+    folder `out` and return what was measured on the held-out rows."""
+    started = time.perf_counter()
+    plan = plan or TuningPlan()
+    if replace and resume:
+        raise SourceError("--replace and --resume exclude each other")
+    if plan.epochs < 1:
+        raise SourceError(f"--epochs must be 1 or more, not {plan.epochs}")
+    target = Path(out).expanduser().absolute()
+    check_target(target, replace)
+    checkpoint = _checkpoint(base)
+    if not 2 <= max_length <= 512:
+        raise SourceError(f"--max-length must be 2..512, not {max_length}")
+    rows = read_rows(
+        con,
+        source,
+        text_column=text_column,
+        label_column=label_column,
+        pair_column=pair_column,
+        holdout=holdout,
+    )
+    state = checkpoint_folder(target)
+    record = {
+        "base": str(checkpoint),
+        "base_weights": _weights_digest(checkpoint),
+        "max_length": max_length,
+        "rows": rows.digest(),
+        "plan": repr(plan),
+    }
+    open_state(state, record, resume)
+    examples = encode(
+        checkpoint / "tokenizer.json", rows.texts, rows.pairs, rows.targets.tolist(), max_length
+    )
+    tuned = tune_encoder(
+        checkpoint,
+        rows.labels,
+        [e for e, part in zip(examples, rows.parts) if part == 0],
+        [e for e, part in zip(examples, rows.parts) if part == 1],
+        state,
+        plan,
+        progress,
+    )
+    figures: dict[str, float] = {}
+
+    def fill(building: Path) -> None:
+        export_checkpoint(tuned.checkpoint, building, int8=True)
+        figures.update(_holdout_figures(building, rows))
+
+    training = _training_record(
+        checkpoint, rows, text_column, label_column, pair_column, holdout, max_length, command
+    )
+    training["fine_tune"] = {
+        "epochs": plan.epochs,
+        "learning_rate": plan.learning_rate,
+        "head_rate": plan.head_rate,
+        "best_epoch": tuned.epoch,
+        "validation_accuracy": round(tuned.validation_accuracy, 4),
+    }
+    training["holdout_figures"] = figures
+    training["seconds"] = round(time.perf_counter() - started, 1)
+    place_model_folder(target, training, replace, fill)
+    shutil.rmtree(state, ignore_errors=True)
+    return TrainingResult(
+        target, rows.labels, len(rows.texts), rows.skipped, figures, time.perf_counter() - started
+    )
+
+
+def _checkpoint(base: str | Path | None) -> Path:
+    """The base as a checkpoint folder torch can train; one line where it is none."""
+    folder = None if base is None else Path(base).expanduser()
+    if folder is None or folder.is_symlink() or not folder.is_dir():
+        raise SourceError(
+            "--fine-tune needs --base CHECKPOINT_DIR, a Hugging Face checkpoint folder "
+            "(config.json, tokenizer.json, model.safetensors), such as "
+            "../shared/models/sentiment-en-reviews-v2/checkpoint: the embedded models are int8 "
+            "ONNX, which cannot be trained"
+        )
+    missing = [n for n in ("config.json", "tokenizer.json") if not (folder / n).is_file()]
+    if missing or not any(folder.glob("*.safetensors")):
+        raise SourceError(
+            f"{folder}: not a checkpoint folder --fine-tune can train (needs config.json, "
+            "tokenizer.json and .safetensors weights)"
+        )
+    return folder.absolute()
+
+
+def _weights_digest(folder: Path) -> str:
+    hasher = hashlib.sha256()
+    for path in sorted(folder.glob("*.safetensors")) + [folder / "config.json"]:
+        hasher.update(path.name.encode())
+        hasher.update(path.read_bytes())
+    return hasher.hexdigest()
+
+
+def _holdout_figures(folder: Path, rows: LabelledRows) -> dict[str, float]:
+    """The exported model, through our runtime, on the held-out rows."""
+    model = SentimentModel(folder, languages="any")
+    held = np.flatnonzero(rows.parts == 2)
+    texts = [rows.texts[i] for i in held]
+    if rows.pairs is None:
+        probs = model.predict_proba(texts, guard=False)
+    else:
+        probs = model.predict_proba_pairs(texts, [rows.pairs[i] for i in held], guard=False)
+    return measure(probs, rows.targets[held], len(rows.labels))
+
+
+def _training_record(
+    checkpoint: Path,
+    rows: LabelledRows,
+    text_column: str,
+    label_column: str,
+    pair_column: str | None,
+    holdout: float,
+    max_length: int,
+    command: str | None,
+) -> dict:
+    return {
+        "base": str(checkpoint),
+        "mode": "fine-tune",
+        "labels": list(rows.labels),
+        "columns": {"text": text_column, "label": label_column, "pair": pair_column},
+        "rows": rows.summary(),
+        "holdout_share": holdout,
+        "max_length": max_length,
+        "command": command,
+    }

@@ -1,0 +1,111 @@
+"""`train --fine-tune`: a real (tiny) Hugging Face checkpoint trained whole with torch, exported
+to int8 ONNX in our layout, scored from SQL; a stop and --resume that continues where it
+stopped; one line for a base it cannot train."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+import pytest
+
+import sentiment_udf
+from sentiment_udf.engines.sql_names import SourceError, query_source
+from sentiment_udf.engines.training import checkpoint_folder
+from tests.cli_helpers import assert_one_line_error
+from tests.cli_helpers import cli as run_cli
+from tests.test_training import labelled_rows
+from tests.tiny_model import EMBEDDED, build_tiny_checkpoint
+
+pytest.importorskip("torch", reason="torch missing: pip install -e '.[test]'")
+pytest.importorskip("transformers", reason="transformers missing: pip install -e '.[test]'")
+
+from sentiment_udf.engines.fine_tuning import fine_tune_source  # noqa: E402
+from sentiment_udf.runtime.encoder_tuning import TuningPlan  # noqa: E402
+
+# A tiny encoder from random weights learns only at rates far above a real model's.
+FAST_PLAN = TuningPlan(epochs=10, learning_rate=1e-2, head_rate=5e-2)
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory) -> Path:
+    return build_tiny_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny", layers=1)
+
+
+@pytest.fixture()
+def labelled(tmp_path) -> str:
+    con = duckdb.connect()
+    con.execute("CREATE TABLE t (text VARCHAR, label VARCHAR)")
+    con.executemany("INSERT INTO t VALUES (?, ?)", labelled_rows(100, seed=2))
+    path = tmp_path / "labelled.parquet"
+    con.execute(f"COPY t TO '{path}' (FORMAT parquet)")
+    return f"FROM '{path}'"
+
+
+def test_fine_tune_a_checkpoint_then_score_with_it_from_sql(tmp_path, checkpoint, labelled):
+    out = tmp_path / "topics"
+    result = fine_tune_source(
+        duckdb.connect(), query_source(labelled), out, base=checkpoint, plan=FAST_PLAN
+    )
+    assert result.labels == ("fruit", "tool", "weather") and result.rows == 300
+    assert result.holdout["accuracy"] >= 0.9, result.holdout  # chance is 1/3
+    training = json.loads((out / "TRAINING.json").read_text())
+    assert training["mode"] == "fine-tune" and training["fine_tune"]["epochs"] == 10
+    assert "--fine-tune" in (out / "MODEL_CARD.md").read_text()
+    assert not checkpoint_folder(out).exists()  # the state is removed once the folder is in place
+    con = duckdb.connect()
+    sentiment_udf.register(con, model=out)
+    labels = con.execute(
+        "SELECT classify_sentiment(t) FROM (VALUES ('hammer drill wrench'), "
+        "('melon peach banana'), ('storm hail rain')) v(t)"
+    ).fetchall()
+    assert [r[0] for r in labels] == ["tool", "fruit", "weather"]
+
+
+def test_a_stopped_fine_tune_resumes_after_the_epoch_it_finished(tmp_path, checkpoint, labelled):
+    out = tmp_path / "topics"
+    seen: list[int] = []
+
+    def stop_in_the_second_epoch(done: int, total: int) -> None:
+        seen.append(done)
+        if done > total // FAST_PLAN.epochs + 16:  # past epoch 1 (state saved), into epoch 2
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        fine_tune_source(
+            duckdb.connect(), query_source(labelled), out, base=checkpoint, plan=FAST_PLAN,
+            progress=stop_in_the_second_epoch,
+        )  # fmt: skip
+    assert checkpoint_folder(out).is_dir() and not out.exists()
+    with pytest.raises(SourceError, match="add --resume"):
+        fine_tune_source(duckdb.connect(), query_source(labelled), out, base=checkpoint,
+                         plan=FAST_PLAN)  # fmt: skip
+    with pytest.raises(SourceError, match="differs from the stopped one in plan"):
+        fine_tune_source(duckdb.connect(), query_source(labelled), out, base=checkpoint,
+                         plan=TuningPlan(epochs=4), resume=True)  # fmt: skip
+    resumed: list[int] = []
+    result = fine_tune_source(
+        duckdb.connect(), query_source(labelled), out, base=checkpoint, plan=FAST_PLAN,
+        resume=True, progress=lambda done, total: resumed.append(done),
+    )  # fmt: skip
+    fit = json.loads((out / "TRAINING.json").read_text())["rows"]["fit"]  # rows per epoch
+    assert seen[-1] > fit  # it was stopped in epoch 2
+    assert fit < resumed[0] <= fit + 16  # epoch 1 not redone; epoch 2 from its saved start
+    assert resumed[-1] == FAST_PLAN.epochs * fit
+    assert result.holdout["accuracy"] >= 0.9 and out.is_dir()
+
+
+def test_a_base_fine_tune_cannot_train_gets_one_line(tmp_path, labelled):
+    con = duckdb.connect()
+    with pytest.raises(SourceError, match="--fine-tune needs --base CHECKPOINT_DIR"):
+        fine_tune_source(con, query_source(labelled), tmp_path / "a", base=None)
+    with pytest.raises(SourceError, match="not a checkpoint folder --fine-tune can train"):
+        fine_tune_source(con, query_source(labelled), tmp_path / "b", base=EMBEDDED)
+    with pytest.raises(SourceError, match="--epochs must be 1 or more"):
+        fine_tune_source(
+            con, query_source(labelled), tmp_path / "c", base=EMBEDDED, plan=TuningPlan(epochs=0)
+        )
+    done = run_cli("train", str(tmp_path / "d"), "--fine-tune", "--query", labelled)
+    assert_one_line_error(done, "--fine-tune needs --base CHECKPOINT_DIR")
+    assert not (tmp_path / "d").exists() and not checkpoint_folder(tmp_path / "d").exists()
