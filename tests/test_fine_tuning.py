@@ -13,6 +13,7 @@ import pytest
 import sentiment_udf
 from sentiment_udf.engines.sql_names import SourceError, query_source
 from sentiment_udf.engines.training import checkpoint_folder
+from sentiment_udf.engines.training_options import TrainingOptions
 from tests.cli_helpers import assert_one_line_error
 from tests.cli_helpers import cli as run_cli
 from tests.test_training import labelled_rows
@@ -46,7 +47,7 @@ def labelled(tmp_path) -> str:
 def test_fine_tune_a_checkpoint_then_score_with_it_from_sql(tmp_path, checkpoint, labelled):
     out = tmp_path / "topics"
     result = fine_tune_source(
-        duckdb.connect(), query_source(labelled), out, base=checkpoint, plan=FAST_PLAN
+        duckdb.connect(), query_source(labelled), out, TrainingOptions(base=checkpoint), FAST_PLAN
     )
     assert result.labels == ("fruit", "tool", "weather") and result.rows == 300
     assert result.holdout["accuracy"] >= 0.9, result.holdout  # chance is 1/3
@@ -74,20 +75,22 @@ def test_a_stopped_fine_tune_resumes_after_the_epoch_it_finished(tmp_path, check
 
     with pytest.raises(KeyboardInterrupt):
         fine_tune_source(
-            duckdb.connect(), query_source(labelled), out, base=checkpoint, plan=FAST_PLAN,
-            progress=stop_in_the_second_epoch,
+            duckdb.connect(), query_source(labelled), out, TrainingOptions(base=checkpoint),
+            FAST_PLAN, progress=stop_in_the_second_epoch,
         )  # fmt: skip
     assert checkpoint_folder(out).is_dir() and not out.exists()
     with pytest.raises(SourceError, match="add --resume"):
-        fine_tune_source(duckdb.connect(), query_source(labelled), out, base=checkpoint,
-                         plan=FAST_PLAN)  # fmt: skip
+        fine_tune_source(duckdb.connect(), query_source(labelled), out,
+                         TrainingOptions(base=checkpoint), FAST_PLAN)  # fmt: skip
     with pytest.raises(SourceError, match="differs from the stopped one in plan"):
-        fine_tune_source(duckdb.connect(), query_source(labelled), out, base=checkpoint,
-                         plan=TuningPlan(epochs=4), resume=True)  # fmt: skip
+        fine_tune_source(duckdb.connect(), query_source(labelled), out,
+                         TrainingOptions(base=checkpoint, resume=True),
+                         TuningPlan(epochs=4))  # fmt: skip
     resumed: list[int] = []
     result = fine_tune_source(
-        duckdb.connect(), query_source(labelled), out, base=checkpoint, plan=FAST_PLAN,
-        resume=True, progress=lambda done, total: resumed.append(done),
+        duckdb.connect(), query_source(labelled), out,
+        TrainingOptions(base=checkpoint, resume=True), FAST_PLAN,
+        progress=lambda done, total: resumed.append(done),
     )  # fmt: skip
     fit = json.loads((out / "TRAINING.json").read_text())["rows"]["fit"]  # rows per epoch
     assert seen[-1] > fit  # it was stopped in epoch 2
@@ -99,12 +102,12 @@ def test_a_stopped_fine_tune_resumes_after_the_epoch_it_finished(tmp_path, check
 def test_a_base_fine_tune_cannot_train_gets_one_line(tmp_path, labelled):
     con = duckdb.connect()
     with pytest.raises(SourceError, match="--fine-tune needs --base CHECKPOINT_DIR"):
-        fine_tune_source(con, query_source(labelled), tmp_path / "a", base=None)
+        fine_tune_source(con, query_source(labelled), tmp_path / "a", TrainingOptions())
     with pytest.raises(SourceError, match="not a checkpoint folder --fine-tune can train"):
-        fine_tune_source(con, query_source(labelled), tmp_path / "b", base=EMBEDDED)
+        fine_tune_source(con, query_source(labelled), tmp_path / "b", TrainingOptions(base=EMBEDDED))
     with pytest.raises(SourceError, match="--epochs must be 1 or more"):
         fine_tune_source(
-            con, query_source(labelled), tmp_path / "c", base=EMBEDDED, plan=TuningPlan(epochs=0)
+            con, query_source(labelled), tmp_path / "c", TrainingOptions(), TuningPlan(epochs=0)
         )
     done = run_cli("train", str(tmp_path / "d"), "--fine-tune", "--query", labelled)
     assert_one_line_error(done, "--fine-tune needs --base CHECKPOINT_DIR")

@@ -15,6 +15,7 @@ import pytest
 import sentiment_udf
 from sentiment_udf.engines.sql_names import query_source
 from sentiment_udf.engines.training import checkpoint_folder, train_source
+from sentiment_udf.engines.training_options import TrainingOptions
 from sentiment_udf.runtime.activity import TEXTS_ANSWERED
 from tests.cli_helpers import cli as run_cli
 from tests.tiny_model import build_tiny_model
@@ -193,22 +194,22 @@ def test_a_stopped_run_resumes_from_its_checkpoint_to_the_same_model(tmp_path, b
     source = query_source("FROM t")
     out, whole = tmp_path / "stopped", tmp_path / "whole"
     with pytest.raises(Stop):
-        train_source(con, source, out, base=base, progress=_stop_after(256))
+        train_source(con, source, out, TrainingOptions(base=base), progress=_stop_after(256))
     assert not out.exists()  # no half-written model folder
     assert _listing(checkpoint_folder(out)) == ["features-000000.npy", "state.json"]
     with pytest.raises(ValueError, match="add --resume"):
-        train_source(con, source, out, base=base)
+        train_source(con, source, out, TrainingOptions(base=base))
     with pytest.raises(ValueError, match="differs from the stopped one in max_length"):
-        train_source(con, source, out, base=base, max_length=64, resume=True)
+        train_source(con, source, out, TrainingOptions(base=base, max_length=64, resume=True))
     con.execute("UPDATE t SET label = 'fruit' WHERE rowid = 0")
     with pytest.raises(ValueError, match="differs from the stopped one in rows"):
-        train_source(con, source, out, base=base, resume=True)
+        train_source(con, source, out, TrainingOptions(base=base, resume=True))
     con.execute("DELETE FROM t")
     con.executemany("INSERT INTO t VALUES (?, ?)", labelled_rows(200, seed=1))
     before = TEXTS_ANSWERED.value
-    resumed = train_source(con, source, out, base=base, resume=True)
+    resumed = train_source(con, source, out, TrainingOptions(base=base, resume=True))
     assert TEXTS_ANSWERED.value - before == 600 - 256  # only the rows the checkpoint lacked
-    fresh = train_source(con, source, whole, base=base)
+    fresh = train_source(con, source, whole, TrainingOptions(base=base))
     assert resumed.holdout == fresh.holdout
     assert (out / "model.onnx").read_bytes() == (whole / "model.onnx").read_bytes()
     assert not checkpoint_folder(out).exists()

@@ -615,6 +615,7 @@ def train(
 ) -> None:
     """Train a model on labelled rows into the new model folder OUT (for --model OUT)."""
     from ..engines.training import checkpoint_folder, train_source
+    from ..engines.training_options import TrainingOptions
     from .progress import Progress
 
     if query is None and table is None and input_file is None:
@@ -623,26 +624,23 @@ def train(
     progress = Progress(
         show=not quiet and sys.stderr.isatty(), verb="trained" if fine_tune else "read"
     )
-    options: dict[str, Any] = {
-        "text_column": text_column,
-        "label_column": label_column,
-        "pair_column": pair_column,
-        "base": base,
-        "holdout": holdout,
-        "max_length": max_length,
-        "replace": replace,
-        "resume": resume,
-        "progress": lambda done, total: progress(done, total, done),
-        "command": shlex.join(["sentiment-udf", *sys.argv[1:]]),
-    }
+    options = TrainingOptions(
+        text_column, label_column, pair_column, base, holdout, max_length, replace, resume
+    )
+    command = shlex.join(["sentiment-udf", *sys.argv[1:]])
+
+    def show(done: int, total: int) -> None:
+        progress(done, total, done)
+
     try:
         if fine_tune:
             from ..engines.fine_tuning import fine_tune_source
             from ..runtime.encoder_tuning import TuningPlan
 
-            result = fine_tune_source(con, source, out, plan=TuningPlan(epochs), **options)
+            plan = TuningPlan(epochs)
+            result = fine_tune_source(con, source, out, options, plan, show, command)
         else:
-            result = train_source(con, source, out, **options)
+            result = train_source(con, source, out, options, show, command)
     except KeyboardInterrupt:
         progress.finish()
         kept = "the training state is" if fine_tune else f"{progress.saved:,} rows' features are"

@@ -18,48 +18,32 @@ from ..runtime.head_fit import measure
 from ..runtime.model import SentimentModel
 from .sql_names import Source, SourceError
 from .trained_folder import place_model_folder
-from .training import Progress, TrainingResult, check_target, checkpoint_folder, open_state
-from .training_rows import LabelledRows, read_rows
+from .training import Progress, TrainingResult, checkpoint_folder, open_state
+from .training_options import TrainingOptions
+from .training_rows import LabelledRows
 
 
 def fine_tune_source(
     con: duckdb.DuckDBPyConnection,
     source: Source,
     out: str | Path,
-    *,
-    base: str | Path | None,
-    text_column: str = "text",
-    label_column: str = "label",
-    pair_column: str | None = None,
-    holdout: float = 0.2,
-    max_length: int = 256,
-    replace: bool = False,
-    resume: bool = False,
+    options: TrainingOptions,
     plan: TuningPlan | None = None,
     progress: Progress | None = None,
     command: str | None = None,
 ) -> TrainingResult:
-    """Fine-tune the checkpoint folder `base` on the labelled rows of `source`; write the model
-    folder `out` and return what was measured on the held-out rows."""
+    """Fine-tune the checkpoint folder `options.base` on the labelled rows of `source`; write
+    the model folder `out` and return what was measured on the held-out rows."""
     started = time.perf_counter()
     plan = plan or TuningPlan()
-    if replace and resume:
-        raise SourceError("--replace and --resume exclude each other")
     if plan.epochs < 1:
         raise SourceError(f"--epochs must be 1 or more, not {plan.epochs}")
-    target = Path(out).expanduser().absolute()
-    check_target(target, replace)
-    checkpoint = _checkpoint(base)
+    target = options.target(out)
+    checkpoint = _checkpoint(options.base)
+    max_length = options.max_length
     if not 2 <= max_length <= 512:
         raise SourceError(f"--max-length must be 2..512, not {max_length}")
-    rows = read_rows(
-        con,
-        source,
-        text_column=text_column,
-        label_column=label_column,
-        pair_column=pair_column,
-        holdout=holdout,
-    )
+    rows = options.rows(con, source)
     state = checkpoint_folder(target)
     record = {
         "base": str(checkpoint),
@@ -68,7 +52,7 @@ def fine_tune_source(
         "rows": rows.digest(),
         "plan": repr(plan),
     }
-    open_state(state, record, resume)
+    open_state(state, record, options.resume)
     examples = encode(
         checkpoint / "tokenizer.json", rows.texts, rows.pairs, rows.targets.tolist(), max_length
     )
@@ -87,9 +71,7 @@ def fine_tune_source(
         export_checkpoint(tuned.checkpoint, building, int8=True)
         figures.update(_holdout_figures(building, rows))
 
-    training = _training_record(
-        checkpoint, rows, text_column, label_column, pair_column, holdout, max_length, command
-    )
+    training = _training_record(checkpoint, rows, options, command)
     training["fine_tune"] = {
         "epochs": plan.epochs,
         "learning_rate": plan.learning_rate,
@@ -99,7 +81,7 @@ def fine_tune_source(
     }
     training["holdout_figures"] = figures
     training["seconds"] = round(time.perf_counter() - started, 1)
-    place_model_folder(target, training, replace, fill)
+    place_model_folder(target, training, options.replace, fill)
     shutil.rmtree(state, ignore_errors=True)
     return TrainingResult(
         target, rows.labels, len(rows.texts), rows.skipped, figures, time.perf_counter() - started
@@ -146,22 +128,15 @@ def _holdout_figures(folder: Path, rows: LabelledRows) -> dict[str, float]:
 
 
 def _training_record(
-    checkpoint: Path,
-    rows: LabelledRows,
-    text_column: str,
-    label_column: str,
-    pair_column: str | None,
-    holdout: float,
-    max_length: int,
-    command: str | None,
+    checkpoint: Path, rows: LabelledRows, options: TrainingOptions, command: str | None
 ) -> dict:
     return {
         "base": str(checkpoint),
         "mode": "fine-tune",
         "labels": list(rows.labels),
-        "columns": {"text": text_column, "label": label_column, "pair": pair_column},
+        "columns": options.columns(),
         "rows": rows.summary(),
-        "holdout_share": holdout,
-        "max_length": max_length,
+        "holdout_share": options.holdout,
+        "max_length": options.max_length,
         "command": command,
     }

@@ -11,7 +11,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import duckdb
 import numpy as np
@@ -21,8 +20,9 @@ from ..runtime.features import FeatureReader
 from ..runtime.head_fit import fit_head, measure
 from ..runtime.model_files import ModelFiles, locate, used_file_checksums, verify_manifest
 from .sql_names import Source, SourceError, query_source
-from .trained_folder import TRAINING_FILE, write_model_folder
-from .training_rows import LabelledRows, read_rows
+from .trained_folder import write_model_folder
+from .training_options import TrainingOptions
+from .training_rows import LabelledRows
 
 CHUNK_ROWS = 256
 STATE_FILE = "state.json"
@@ -70,63 +70,40 @@ def train(
     features. `fine_tune=True` trains a checkpoint folder `base` whole for `epochs` instead
     (torch). A stopped run continues with `resume=True`; `replace=True` replaces a folder an
     earlier train wrote. Returns the held-out figures (also in the folder's MODEL_CARD.md)."""
-    options: dict[str, Any] = {
-        "text_column": text_column,
-        "label_column": label_column,
-        "pair_column": pair_column,
-        "base": base,
-        "holdout": holdout,
-        "max_length": max_length,
-        "replace": replace,
-        "resume": resume,
-        "command": f"sentiment_udf.train({query!r}, {str(out)!r}, ...)",
-    }
-    source = query_source(query)
+    options = TrainingOptions(
+        text_column, label_column, pair_column, base, holdout, max_length, replace, resume
+    )
+    command = f"sentiment_udf.train({query!r}, {str(out)!r}, ...)"
+    source, con = query_source(query), con or duckdb.connect()
     if fine_tune:
         from ..runtime.encoder_tuning import TuningPlan
         from .fine_tuning import fine_tune_source  # torch, on first use
 
         plan = TuningPlan(epochs=epochs)
-        return fine_tune_source(con or duckdb.connect(), source, out, plan=plan, **options)
-    return train_source(con or duckdb.connect(), source, out, **options)
+        return fine_tune_source(con, source, out, options, plan, command=command)
+    return train_source(con, source, out, options, command=command)
 
 
 def train_source(
     con: duckdb.DuckDBPyConnection,
     source: Source,
     out: str | Path,
-    *,
-    text_column: str = "text",
-    label_column: str = "label",
-    pair_column: str | None = None,
-    base: str | Path | None = None,
-    holdout: float = 0.2,
-    max_length: int = 256,
-    replace: bool = False,
-    resume: bool = False,
+    options: TrainingOptions | None = None,
     progress: Progress | None = None,
     command: str | None = None,
 ) -> TrainingResult:
-    """Fit a head for the labelled rows of `source` on `base`'s frozen features; write the model
-    folder `out` (with its card) and return what was measured on the held-out rows."""
+    """Fit a head for the labelled rows of `source` on the base's frozen features; write the
+    model folder `out` (with its card) and return what was measured on the held-out rows."""
     started = time.perf_counter()
-    if replace and resume:
-        raise SourceError("--replace and --resume exclude each other")
-    target = Path(out).expanduser().absolute()
-    check_target(target, replace)
-    files = locate(base or DEFAULT_BASE)
+    options = options or TrainingOptions()
+    target = options.target(out)
+    files = locate(options.base or DEFAULT_BASE)
     verify_manifest(files.folder)
-    _check_base(files, pair_column)
+    _check_base(files, options.pair_column)
+    max_length = options.max_length
     if files.max_positions is not None and not 2 <= max_length <= files.max_positions:
         raise ModelError(f"--max-length must be 2..{files.max_positions} for {files.name}")
-    rows = read_rows(
-        con,
-        source,
-        text_column=text_column,
-        label_column=label_column,
-        pair_column=pair_column,
-        holdout=holdout,
-    )
+    rows = options.rows(con, source)
     reader = FeatureReader(files, max_length)
     record = {
         "base": files.name,
@@ -134,7 +111,8 @@ def train_source(
         "max_length": max_length,
         "rows": rows.digest(),
     }
-    features = _features(reader, rows, checkpoint_folder(target), record, resume, progress)
+    state = checkpoint_folder(target)
+    features = _features(reader, rows, state, record, options.resume, progress)
     head = fit_head(
         features[rows.parts != 2],
         rows.targets[rows.parts != 2],
@@ -148,17 +126,17 @@ def train_source(
         "base_files": record["base_files"],
         "mode": "head",
         "labels": list(rows.labels),
-        "columns": {"text": text_column, "label": label_column, "pair": pair_column},
+        "columns": options.columns(),
         "rows": rows.summary(),
-        "holdout_share": holdout,
+        "holdout_share": options.holdout,
         "max_length": max_length,
         "head": {"strength": head.strength, "temperature": head.temperature},
         "holdout_figures": figures,
         "command": command,
         "seconds": round(time.perf_counter() - started, 1),
     }
-    write_model_folder(target, files, reader, head, training, replace)
-    shutil.rmtree(checkpoint_folder(target), ignore_errors=True)
+    write_model_folder(target, files, reader, head, training, options.replace)
+    shutil.rmtree(state, ignore_errors=True)
     return TrainingResult(
         target,
         rows.labels,
@@ -167,22 +145,6 @@ def train_source(
         figures,
         time.perf_counter() - started,
     )
-
-
-def check_target(target: Path, replace: bool) -> None:
-    if target.is_symlink():
-        raise SourceError(f"{target} is a link: give the model folder's real path")
-    if target.exists() and not target.is_dir():
-        raise SourceError(f"{target} exists and is not a folder")
-    if target.exists() and not replace:
-        raise SourceError(f"{target} exists: choose a new folder, or --replace a trained one")
-    if target.exists() and not (target / TRAINING_FILE).is_file():
-        raise SourceError(
-            f"{target} is not a folder train made (no {TRAINING_FILE}): --replace only replaces "
-            "those; choose a new folder"
-        )
-    if not target.parent.is_dir():
-        raise SourceError(f"{target.parent}: no such folder")
 
 
 def _check_base(files: ModelFiles, pair_column: str | None) -> None:

@@ -1,0 +1,63 @@
+"""What every `train` run takes besides its rows and its output folder (both modes, the CLI and
+Python build it once), and the checks of the output folder they share."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from .sql_names import Source, SourceError
+from .trained_folder import TRAINING_FILE
+from .training_rows import LabelledRows, read_rows
+
+
+@dataclass(frozen=True)
+class TrainingOptions:
+    """The columns of the labelled rows, the base model, the share held out, the tokens read per
+    text, and whether an earlier folder may be replaced or a stopped run resumed."""
+
+    text_column: str = "text"
+    label_column: str = "label"
+    pair_column: str | None = None
+    base: str | Path | None = None
+    holdout: float = 0.2
+    max_length: int = 256
+    replace: bool = False
+    resume: bool = False
+
+    def target(self, out: str | Path) -> Path:
+        """The output folder, absolute; SourceError where it may not be written."""
+        if self.replace and self.resume:
+            raise SourceError("--replace and --resume exclude each other")
+        target = Path(out).expanduser().absolute()
+        if target.is_symlink():
+            raise SourceError(f"{target} is a link: give the model folder's real path")
+        if target.exists() and not target.is_dir():
+            raise SourceError(f"{target} exists and is not a folder")
+        if target.exists() and not self.replace:
+            raise SourceError(f"{target} exists: choose a new folder, or --replace a trained one")
+        if target.exists() and not (target / TRAINING_FILE).is_file():
+            raise SourceError(
+                f"{target} is not a folder train made (no {TRAINING_FILE}): --replace only "
+                "replaces those; choose a new folder"
+            )
+        if not target.parent.is_dir():
+            raise SourceError(f"{target.parent}: no such folder")
+        return target
+
+    def rows(self, con: duckdb.DuckDBPyConnection, source: Source) -> LabelledRows:
+        """The usable labelled rows of `source`, split."""
+        return read_rows(
+            con,
+            source,
+            text_column=self.text_column,
+            label_column=self.label_column,
+            pair_column=self.pair_column,
+            holdout=self.holdout,
+        )
+
+    def columns(self) -> dict[str, str | None]:
+        """The columns, as a model's TRAINING.json records them."""
+        return {"text": self.text_column, "label": self.label_column, "pair": self.pair_column}
