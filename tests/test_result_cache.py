@@ -291,6 +291,49 @@ def test_a_damaged_or_unusable_cache_file_means_one_warning_and_correct_scores(
         assert path.read_bytes() == before  # someone else's file is never rewritten
 
 
+def test_a_corrupt_index_page_of_the_counters_still_answers_every_row(tiny_model, tmp_path):
+    """The hostile pass's case: the page of the counters' index overwritten. A read that hits
+    then records its hits there (database disk image is malformed): one warning, correct
+    scores, never a failed query. A fresh process, so no page of the file is held in memory."""
+    path = tmp_path / "results.sqlite"
+    con = duckdb.connect()
+    sentiment_udf.register(con, tiny_model, cache=path)
+    MEMO.clear()  # the model answers, and the cache keeps the answers
+    con.execute("SELECT sentiment_score(t) FROM unnest(?) u(t)", [TEXTS]).fetchall()
+    con.close()
+    connection = sqlite3.connect(path)
+    connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # every page in the main file
+    (page,) = connection.execute(
+        "SELECT rootpage FROM sqlite_master WHERE name = 'sqlite_autoindex_meta_1'"
+    ).fetchone()
+    (size,) = connection.execute("PRAGMA page_size").fetchone()
+    connection.close()
+    with path.open("r+b") as stream:
+        stream.seek((page - 1) * size)
+        stream.write(bytes(range(256)) * (size // 256))
+    code = textwrap.dedent(
+        """
+        import json, sys, warnings, duckdb, sentiment_udf
+        con = duckdb.connect()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            sentiment_udf.register(con, sys.argv[1], cache=sys.argv[2])
+            rows = con.execute("SELECT sentiment_score(t) FROM unnest(?) u(t)",
+                               [json.loads(sys.argv[3])]).fetchall()
+        print(json.dumps({"scores": [r[0] for r in rows],
+                          "warnings": [str(w.message) for w in caught]}))
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(tiny_model), str(path), json.dumps(TEXTS)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    answer = json.loads(done.stdout.strip().splitlines()[-1])
+    assert answer["scores"] == list(_fresh(tiny_model, TEXTS)[:, 1])
+    assert len([w for w in answer["warnings"] if "result cache" in w]) == 1, answer["warnings"]
+
+
 def test_many_models_and_options_in_one_file_never_mix(tiny_model, tmp_path):
     path = tmp_path / "results.sqlite"
     other = build_tiny_model(tmp_path / "other", seed=5)

@@ -260,10 +260,15 @@ class ResultCache:
             connection.execute("PRAGMA busy_timeout = 0")
             with connection:
                 self._save_counters(connection)
-        except sqlite3.OperationalError:
-            pass  # busy: kept for the next write, never waited for
-        finally:
             connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        except sqlite3.OperationalError as exc:
+            if not _busy(exc):
+                self._fail(exc)  # kept for the next write when busy, never waited for
+                return
+            with contextlib.suppress(sqlite3.Error):
+                connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        except sqlite3.Error as exc:  # a damaged page (malformed): not the query's failure
+            self._fail(exc)
 
     def flush_counters(self) -> None:
         """Write counts not yet in the file (a run that only read); never raises."""
@@ -396,6 +401,10 @@ class ResultCache:
         if self._connection is not None:
             _PARENTS_CONNECTIONS.append(self._connection)
         self._connection, self._pid = None, os.getpid()
+
+
+def _busy(exc: sqlite3.OperationalError) -> bool:
+    return any(word in str(exc) for word in ("locked", "busy"))
 
 
 @contextlib.contextmanager
