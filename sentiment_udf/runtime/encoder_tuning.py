@@ -5,6 +5,7 @@ scores best on the validation rows kept. Needs torch and transformers (the expor
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -18,8 +19,8 @@ from ..errors import ModelError
 
 BATCH = 16
 SAVE_EVERY = 50
-STATE_WEIGHTS = "state.pt"
-BEST_WEIGHTS = "best.pt"
+STATE_FILE = "state.safetensors"  # tensors only: nothing of ours is ever unpickled
+BEST_WEIGHTS = "best.safetensors"
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,8 @@ def tune_encoder(
     as a checkpoint folder under `state`. A state left in `state` by a stopped run is
     continued."""
     torch, auto = _torch()
+    from safetensors.torch import load_model, save_model
+
     torch.manual_seed(plan.seed)
     model = auto.from_pretrained(
         base,
@@ -100,24 +103,13 @@ def tune_encoder(
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: s / warm if s < warm else max(0.0, (total - s) / max(1, total - warm))
     )
-    where = {"epoch": 1, "step": 0, "best": -1.0, "best_epoch": 0}
-    saved = state / STATE_WEIGHTS
+    where: dict[str, Any] = {"epoch": 1, "step": 0, "best": -1.0, "best_epoch": 0}
+    saved = state / STATE_FILE
     if saved.is_file() and not saved.is_symlink():
-        loaded = torch.load(saved, weights_only=True)
-        model.load_state_dict(loaded["model"])
-        optimizer.load_state_dict(loaded["optimizer"])
-        schedule.load_state_dict(loaded["schedule"])
-        where = {k: loaded[k].item() for k in where}
+        where = _load_state(saved, model, optimizer, schedule)
 
     def save() -> None:
-        scratch = saved.with_suffix(".partial")
-        torch.save(
-            {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-             "schedule": schedule.state_dict(),
-             **{k: torch.tensor(v) for k, v in where.items()}},
-            scratch,
-        )  # fmt: skip
-        scratch.replace(saved)
+        _save_state(saved, model, optimizer, schedule, where)
 
     model.train()
     while where["epoch"] <= plan.epochs:
@@ -141,14 +133,59 @@ def tune_encoder(
         accuracy = _accuracy(torch, model, validation or fit)
         if accuracy > where["best"]:
             where["best"], where["best_epoch"] = accuracy, where["epoch"]
-            torch.save(model.state_dict(), state / BEST_WEIGHTS)
+            save_model(model, str(state / BEST_WEIGHTS))
         where = {**where, "epoch": where["epoch"] + 1, "step": 0}
         save()
-    model.load_state_dict(torch.load(state / BEST_WEIGHTS, weights_only=True))
+    load_model(model, str(state / BEST_WEIGHTS))
     checkpoint = state / "checkpoint"
     model.save_pretrained(checkpoint, safe_serialization=True)
     (checkpoint / "tokenizer.json").write_bytes((base / "tokenizer.json").read_bytes())
     return Tuned(checkpoint, int(where["best_epoch"]), float(where["best"]))
+
+
+def _save_state(path: Path, model: Any, optimizer: Any, schedule: Any, where: dict) -> None:
+    """Model and optimizer tensors in one safetensors file, the rest as JSON in its header."""
+    from safetensors.torch import save_file
+
+    tensors = {f"model.{k}": v.detach().contiguous() for k, v in model.state_dict().items()}
+    optimizer_state = optimizer.state_dict()
+    for number, values in optimizer_state["state"].items():
+        for key, value in values.items():
+            tensors[f"optimizer.{number}.{key}"] = _torch_tensor(value)
+    header = {
+        "where": where,
+        "schedule": schedule.state_dict(),
+        "param_groups": optimizer_state["param_groups"],
+    }
+    scratch = path.with_suffix(".partial")
+    save_file(tensors, str(scratch), metadata={"state": json.dumps(header)})
+    scratch.replace(path)
+
+
+def _load_state(path: Path, model: Any, optimizer: Any, schedule: Any) -> dict[str, Any]:
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    tensors = load_file(str(path))
+    with safe_open(str(path), framework="pt") as opened:
+        header = json.loads(opened.metadata()["state"])
+    model.load_state_dict(
+        {k.removeprefix("model."): v for k, v in tensors.items() if k.startswith("model.")}
+    )
+    state: dict[int, dict[str, Any]] = {}
+    for name, value in tensors.items():
+        if name.startswith("optimizer."):
+            _, number, key = name.split(".", 2)
+            state.setdefault(int(number), {})[key] = value
+    optimizer.load_state_dict({"state": state, "param_groups": header["param_groups"]})
+    schedule.load_state_dict(header["schedule"])
+    return dict(header["where"])
+
+
+def _torch_tensor(value: Any) -> Any:
+    import torch
+
+    return value.detach().contiguous() if torch.is_tensor(value) else torch.tensor(value)
 
 
 def _torch() -> tuple[Any, Any]:
