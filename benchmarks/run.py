@@ -278,7 +278,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT, help="folder for BENCHMARKS.md etc.")
     args = parser.parse_args()
     if args.smoke:
-        args.rows, args.runs, args.scale, args.tiny_scale = 24, 1, "300", "2000"
+        args.rows, args.runs, args.scale, args.tiny_scale = 24, 1, "120", "2000"
     if not BENCH.is_file():
         sys.exit(f"{BENCH} is missing: the benchmarks need ../shared/data beside the checkout")
     args.out.mkdir(parents=True, exist_ok=True)

@@ -25,8 +25,8 @@ def test_benchmark_harness_smoke(tmp_path):
     data = json.loads((tmp_path / "benchmarks_results.json").read_text())
     assert len(data["throughput"]) == 6
     assert all(r["median"] > 0 for r in data["throughput"].values())
-    assert [r["rows"] for r in data["scale"]] == [300] and data["tiny_scale"][0]["rows"] == 2000
-    assert data["scale"][0]["labelled"] == 300
+    assert [r["rows"] for r in data["scale"]] == [120] and data["tiny_scale"][0]["rows"] == 2000
+    assert data["scale"][0]["labelled"] == 120
     assert 15e6 < data["flops_per_token"] < 30e6
     report = (tmp_path / "BENCHMARKS.run.md").read_text()
     assert "of the int8 peak" in report and "python benchmarks/run.py --smoke" in report

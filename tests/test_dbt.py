@@ -16,7 +16,7 @@ import sentiment_udf
 
 PROJECT = Path(__file__).resolve().parents[1] / "examples" / "dbt_reviews"
 DBT = Path(sys.executable).parent / "dbt"
-SEED_ROWS = 120
+SEED_ROWS = 80
 
 
 def _dbt_build(project: Path, db: Path, *select: str) -> subprocess.CompletedProcess:
@@ -37,7 +37,7 @@ def project(tmp_path):
         pytest.skip(f"{DBT} missing: dbt-core and dbt-duckdb come with pip install -e '.[test]'")
     copy = tmp_path / "dbt_reviews"
     shutil.copytree(PROJECT, copy, ignore=shutil.ignore_patterns("target", "logs"))
-    seed = copy / "seeds" / "raw_reviews.csv"  # its first 120 reviews: the CI time budget
+    seed = copy / "seeds" / "raw_reviews.csv"  # its first 80 reviews: the CI time budget
     lines = seed.read_text(encoding="utf-8").splitlines(keepends=True)
     assert len(lines) > SEED_ROWS + 1
     seed.write_text("".join(lines[: SEED_ROWS + 1]), encoding="utf-8")

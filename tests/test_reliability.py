@@ -311,7 +311,7 @@ def test_four_cursors_at_once_match_a_single_thread_run(tmp_path, no_memo):
     from tests.conftest import shared_file
 
     con.execute(
-        "CREATE TABLE r AS SELECT row_number() OVER () AS id, text FROM read_csv(?) LIMIT 240",
+        "CREATE TABLE r AS SELECT row_number() OVER () AS id, text FROM read_csv(?) LIMIT 120",
         [str(shared_file("reviews_dev.csv"))],
     )
     query = "SELECT id, sentiment_score(text) FROM r ORDER BY id"
@@ -329,7 +329,7 @@ def test_four_cursors_at_once_match_a_single_thread_run(tmp_path, no_memo):
     for t in threads:
         t.join(timeout=600)
     assert len(results) == 4 and all(r == expected for r in results.values())
-    assert no_memo() == 5 * 240  # the single-thread run and each cursor scored every review
+    assert no_memo() == 5 * 120  # the single-thread run and each cursor scored every review
 
 
 def test_interrupt_then_rerun_on_the_same_connection(con, tiny):

@@ -108,7 +108,7 @@ def test_example_job_writes_parquet(spark, tmp_path):
     source = tmp_path / "in"
     duckdb.execute(
         f"COPY (SELECT review_id, title, review FROM read_parquet('"
-        f"{shared_file('reviews_bench.parquet')}') LIMIT 300) TO '{source}' "
+        f"{shared_file('reviews_bench.parquet')}') LIMIT 100) TO '{source}' "
         "(FORMAT parquet, PER_THREAD_OUTPUT)"
     )
     result = subprocess.run(
@@ -125,11 +125,11 @@ def test_example_job_writes_parquet(spark, tmp_path):
         timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "scored 300 rows" in result.stdout
+    assert "scored 100 rows" in result.stdout
     count = duckdb.execute(
         f"SELECT count(*), count(sentiment.label) FROM read_parquet('{tmp_path / 'out'}/*.parquet')"
     ).fetchall()[0]
-    assert count == (300, 300)
+    assert count == (100, 100)
 
 
 def test_model_prefix_and_non_text_arguments(spark, tiny_model):
