@@ -5,6 +5,7 @@ stopped; one line for a base it cannot train."""
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 
 import duckdb
@@ -16,7 +17,7 @@ from sentiment_udf.engines.training import checkpoint_folder
 from sentiment_udf.engines.training_options import TrainingOptions
 from tests.cli_helpers import assert_one_line_error
 from tests.cli_helpers import cli as run_cli
-from tests.test_training import labelled_rows
+from tests.test_training import WORDS, labelled_rows
 from tests.tiny_model import EMBEDDED, build_tiny_checkpoint
 
 pytest.importorskip("torch", reason="torch missing: pip install -e '.[test]'")
@@ -112,3 +113,30 @@ def test_a_base_fine_tune_cannot_train_gets_one_line(tmp_path, labelled):
     done = run_cli("train", str(tmp_path / "d"), "--fine-tune", "--query", labelled)
     assert_one_line_error(done, "--fine-tune needs --base CHECKPOINT_DIR")
     assert not (tmp_path / "d").exists() and not checkpoint_folder(tmp_path / "d").exists()
+
+
+def test_fine_tune_on_pairs_gives_a_model_sentiment_aspects_uses(tmp_path, checkpoint):
+    """(text, aspect) rows: the folder says it reads pairs (config.json "input_pair") and serves
+    as aspect_model=; here an aspect that is a fruit is praised, a tool faulted."""
+    rng = random.Random(4)
+    rows = []
+    for _ in range(240):  # the text of a fruit names fruit, of a tool tools: a tiny model's task
+        kind = rng.choice(["fruit", "tool"])
+        aspect = rng.choice(WORDS[kind])
+        text = " ".join([*rng.choices(WORDS[kind], k=2), aspect])
+        rows.append((text, aspect, "positive" if kind == "fruit" else "negative"))
+    con = duckdb.connect()
+    con.execute("CREATE TABLE t (text VARCHAR, aspect VARCHAR, label VARCHAR)")
+    con.executemany("INSERT INTO t VALUES (?, ?, ?)", rows)
+    out = tmp_path / "aspects"
+    options = TrainingOptions(base=checkpoint, pair_column="aspect")
+    result = fine_tune_source(con, query_source("FROM t"), out, options, FAST_PLAN)
+    assert result.holdout["accuracy"] >= 0.9, result.holdout
+    assert json.loads((out / "config.json").read_text())["input_pair"] == ["text", "aspect"]
+    scoring = duckdb.connect()
+    sentiment_udf.register(scoring, aspect_model=out)
+    found = scoring.execute(
+        "SELECT [a.label FOR a IN sentiment_aspects('melon plum peach', ['peach'])], "
+        "[a.label FOR a IN sentiment_aspects('saw clamp drill', ['drill'])]"
+    ).fetchall()[0]
+    assert found == (["positive"], ["negative"])

@@ -378,3 +378,30 @@ def test_sql_aspects_of_the_holdout_sentences_equal_the_model_on_the_whole_sente
     whole = model.labels_of(probs)
     differ = [(r[0], r[1]) for r, label in zip(rows, whole) if r[2] not in (label, "mixed")]
     assert len(rows) == 656 and len(differ) <= 3, differ
+
+
+ASPECT_LABEL = "SELECT a.label FROM (SELECT unnest(sentiment_aspects(?, [?])) AS a)"
+
+
+@pytest.mark.parametrize(
+    ("sentence", "aspect", "label"),
+    [
+        ("The packaging wasn't great.", "packaging", "negative"),
+        ("Condition wasn't great.", "condition", "negative"),
+        ("The screen isn't bad at all.", "screen", "positive"),
+    ],
+)
+def test_negated_praise_and_negated_fault_a_new_user_checked(aspect_con, sentence, aspect, label):
+    """Issue 28: a new user saw "wasn't great" labelled positive by an earlier aspect model."""
+    assert aspect_con.execute(ASPECT_LABEL, [sentence, aspect]).fetchall() == [(label,)]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a known error of sentiment-en-aspects-v1 (issue 28): the low rating in the same "
+    "sentence outweighs 'working properly' for the CD player; a strict xfail, so a model that "
+    "gets it right makes this test fail until the mark is removed",
+)
+def test_praise_of_one_part_inside_a_low_rating_sentence(aspect_con):
+    sentence = "2 stars for the CD player and remote working properly."
+    assert aspect_con.execute(ASPECT_LABEL, [sentence, "CD player"]).fetchall() == [("positive",)]

@@ -5,6 +5,7 @@ rows through our own runtime. The state lives beside the output (a stopped run r
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 import time
 from pathlib import Path
@@ -65,6 +66,8 @@ def fine_tune_source(
         plan,
         progress,
     )
+    if rows.pairs is not None:
+        _mark_pair_model(tuned.checkpoint / "config.json", options)
     figures: dict[str, float] = {}
 
     def fill(building: Path) -> None:
@@ -105,6 +108,14 @@ def _checkpoint(base: str | Path | None) -> Path:
             "tokenizer.json and .safetensors weights)"
         )
     return folder.absolute()
+
+
+def _mark_pair_model(config_file: Path, options: TrainingOptions) -> None:
+    """A model trained on (text, pair) rows reads pairs: config.json says so ("input_pair"),
+    so that it loads as an aspect model (aspect_model=) and scores pairs."""
+    config = json.loads(config_file.read_text(encoding="utf-8"))
+    config.setdefault("input_pair", [options.text_column, options.pair_column])
+    config_file.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
 
 
 def _weights_digest(folder: Path) -> str:
