@@ -38,6 +38,8 @@ def standalone_cluster(folder: Path, workers: int = 2, cores: int = 1, memory: s
     home = Path(pyspark.__file__).parent
     env = {**os.environ, "SPARK_HOME": str(home), "SPARK_LOCAL_IP": "127.0.0.1",
            "SPARK_NO_DAEMONIZE": "1"}  # fmt: skip
+    for chosen in ("PYSPARK_PYTHON", "PYSPARK_DRIVER_PYTHON"):  # workers: what the driver names
+        env.pop(chosen, None)
     spark_class = str(home / "bin" / "spark-class")
     processes: list[subprocess.Popen] = []
 

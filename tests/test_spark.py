@@ -24,6 +24,7 @@ def spark():
         pytest.skip("no java on PATH: Spark needs a JRE (.ci/run installs one)")
     from pyspark.sql import SparkSession
 
+    before = os.environ.get("PYSPARK_PYTHON")
     os.environ["PYSPARK_PYTHON"] = sys.executable  # workers need this environment's packages
     session = (
         SparkSession.builder.master("local[2]")
@@ -38,6 +39,12 @@ def spark():
     register_spark(session, threads=1)
     yield session
     session.stop()
+    # Left set, it would reach later tests' Spark drivers in this process (pyspark reads it
+    # before spark.pyspark.python): the bare-executor cluster test would run this Python.
+    if before is None:
+        os.environ.pop("PYSPARK_PYTHON", None)
+    else:
+        os.environ["PYSPARK_PYTHON"] = before
 
 
 def test_spark_matches_duckdb_on_every_ninth_dev_review(spark):

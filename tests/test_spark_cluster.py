@@ -6,6 +6,7 @@ it, and the answers equal DuckDB's row for row."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -52,7 +53,7 @@ def cluster_run(tmp_path_factory):
             [sys.executable, str(ROOT / "tests" / "spark_cluster_driver.py"), url,
              str(bare / "bin" / "python"), str(folder / "pack"), str(reviews), str(out),
              str(cache)],
-            capture_output=True, text=True, timeout=400,
+            capture_output=True, text=True, timeout=400, env=_without_python_choice(),
         )  # fmt: skip
     assert driver.returncode == 0, driver.stderr[-4000:]
     return {
@@ -60,6 +61,14 @@ def cluster_run(tmp_path_factory):
         "reviews": reviews,
         "cache": cache,
         "pack": packed.output,
+    }
+
+
+def _without_python_choice() -> dict[str, str]:
+    """This environment minus PYSPARK_PYTHON / PYSPARK_DRIVER_PYTHON: pyspark prefers them to
+    spark.pyspark.python, and the executors must run the bare Python the driver names."""
+    return {
+        k: v for k, v in os.environ.items() if k not in ("PYSPARK_PYTHON", "PYSPARK_DRIVER_PYTHON")
     }
 
 
