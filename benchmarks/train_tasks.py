@@ -2,6 +2,7 @@
 time, rows/s, peak memory, the card's held-out figures, and each model measured where it is used.
 
     python benchmarks/train_tasks.py [--data ../shared/data] [--work /tmp/train_tasks]
+        [--only TASK ...] [--fine-tune-base ../shared/models/sentiment-en-reviews-v2/checkpoint]
 
 - stars: the English star-rated Amazon reviews of reviews_multilingual.parquet (marc, en; never
   the stars dev file), 3 classes (1-2 negative, 3 neutral, 4-5 positive) and 5 (the stars);
@@ -37,10 +38,10 @@ CLI = str(Path(sys.executable).parent / "sentiment-udf")
 THREE = "CASE WHEN stars <= 2 THEN 'negative' WHEN stars = 3 THEN 'neutral' ELSE 'positive' END"
 
 
-def tasks(data: Path) -> dict[str, list[str]]:
+def tasks(data: Path, fine_tune_base: Path | None = None) -> dict[str, list[str]]:
     marc = f"FROM '{data / 'reviews_multilingual.parquet'}' WHERE source = 'marc' AND lang = 'en'"
     aspects = f"FROM read_csv('{data / 'aspects_dev.csv'}') WHERE split <> 'holdout'"
-    return {
+    chosen = {
         "domain": [
             "--query",
             f"SELECT title || '. ' || text AS text, domain AS label "
@@ -53,6 +54,11 @@ def tasks(data: Path) -> dict[str, list[str]]:
         "stars3": ["--query", f"SELECT text, {THREE} AS label {marc}"],
         "stars5": ["--query", f"SELECT text, stars AS label {marc}"],
     }
+    if fine_tune_base is not None:  # the same rows, the encoder trained too (torch)
+        tuned = ["--fine-tune", "--base", str(fine_tune_base)]
+        chosen["domain_fine_tuned"] = chosen["domain"] + tuned
+        chosen["aspects_fine_tuned"] = chosen["aspects"][:2] + ["--pair-column", "aspect", *tuned]
+    return chosen
 
 
 def run_train(name: str, args: list[str], work: Path) -> dict:
@@ -73,7 +79,8 @@ def run_train(name: str, args: list[str], work: Path) -> dict:
         "rows_per_s": round(rows / seconds, 1),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024),
         "holdout": training["holdout_figures"],
-        "head": training["head"],
+        "head": training.get("head"),
+        "fine_tune": training.get("fine_tune"),
     }
 
 
@@ -121,7 +128,14 @@ def measure_stars(data: Path, work: Path) -> dict:
 def measure_aspects(data: Path, work: Path) -> dict:
     holdout = f"FROM read_csv('{data / 'aspects_dev.csv'}') WHERE split = 'holdout'"
     results = {}
-    for name, model in (("shipped aspect model", None), ("trained on aspects_dev", work / "aspects")):
+    models = {
+        "shipped aspect model": None,
+        "trained on aspects_dev": work / "aspects",
+        "fine-tuned on aspects_dev": work / "aspects_fine_tuned",
+    }
+    for name, model in models.items():
+        if model is not None and not model.is_dir():
+            continue
         con = duckdb.connect()
         sentiment_udf.register(con, aspect_model=model)
         rows = con.execute(
@@ -147,10 +161,15 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     parser.add_argument("--work", type=Path, default=Path("/tmp/train_tasks"))
     parser.add_argument("--only", nargs="*", help="task names (default: all)")
+    parser.add_argument(
+        "--fine-tune-base",
+        type=Path,
+        help="a checkpoint folder: also the domain and aspect tasks with --fine-tune from it",
+    )
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     report: dict = {"machine": f"{sys.platform}, {__import__('os').cpu_count()} cores"}
-    for name, task_args in tasks(args.data).items():
+    for name, task_args in tasks(args.data, args.fine_tune_base).items():
         if args.only and name not in args.only:
             continue
         report[name] = run_train(name, task_args, args.work)
@@ -158,10 +177,11 @@ def main() -> None:
     if not args.only or {"stars3", "stars5"} <= set(args.only):
         report["stars_on_reviews_stars_dev"] = measure_stars(args.data, args.work)
         print(json.dumps(report["stars_on_reviews_stars_dev"], indent=1), flush=True)
-    if not args.only or "aspects" in args.only:
+    if not args.only or {"aspects", "aspects_fine_tuned"} & set(args.only):
         report["aspects_on_holdout"] = measure_aspects(args.data, args.work)
         print(json.dumps(report["aspects_on_holdout"], indent=1), flush=True)
-    out = ROOT / "benchmarks" / "results" / "train_tasks.json"
+    name = "train_tasks.json" if not args.only else f"train_tasks_{'_'.join(args.only)}.json"
+    out = ROOT / "benchmarks" / "results" / name
     out.write_text(json.dumps(report, indent=1) + "\n")
     print(f"wrote {out}")
 
