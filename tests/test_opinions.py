@@ -109,7 +109,18 @@ def test_top_complaints_query_of_the_issue_runs(embedded_con):
         "WHERE o.label = 'negative' GROUP BY ALL ORDER BY complaints DESC LIMIT 5",
         [path],
     ).fetchall()
-    assert rows and all(count >= 1 for _, count in rows)
+    counts = [count for _, count in rows]
+    assert rows and counts == sorted(counts, reverse=True)
+    reviews = embedded_con.execute(
+        "SELECT text, sentiment_opinions(text) FROM read_csv(?) WHERE label = 'negative' LIMIT 30",
+        [path],
+    ).fetchall()
+    for key, count in rows:  # each count is that target's negative opinions, review by review
+        assert any(key in " ".join(text.lower().split()) for text, _ in reviews), key
+        assert count == sum(
+            o["target_key"] == key and o["label"] == "negative" for _, found in reviews
+            for o in found or []
+        )  # fmt: skip
 
 
 def test_a_long_sentence_is_tagged_in_windows_within_the_text(embedded_con):

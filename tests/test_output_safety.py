@@ -315,12 +315,10 @@ def test_query_output_files_appear_whole(tiny_model, tmp_path):
 
 def test_links_planted_where_score_writes_its_helper_files_are_never_followed(tiny_model, tmp_path):
     source = _write(tmp_path / "in.parquet", 50)
-    victim, victim2 = tmp_path / "victim", tmp_path / "victim2"
+    victim = tmp_path / "victim"
     victim.write_text("keep me")
-    victim2.write_text("keep me too")
     out = tmp_path / "out.parquet"
     (tmp_path / "out.parquet.lock").symlink_to(victim)
-    (tmp_path / "out.parquet.tmp").symlink_to(victim2)
     args = _score(tiny_model, "--input", str(source), "--output", str(out))
     refused = cli(*args)
     assert_one_line_error(refused, "out.parquet.lock", "symbolic link")
@@ -340,7 +338,12 @@ def test_links_planted_where_score_writes_its_helper_files_are_never_followed(ti
     done = cli(*args)
     assert done.returncode == 0, done.stderr
     assert not out.is_symlink() and pq.read_table(out).num_rows == 50
-    assert victim2.read_text() == "keep me too" and (tmp_path / "out.parquet.tmp").is_symlink()
+    # The one file written beside the output before it is whole has a fresh random name
+    # (.out.parquet.<32 hex>.tmp, created exclusively), so no name can be planted for it; none
+    # is left behind, nor the lock.
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "in.parquet", "out.parquet", "victim", "victim_dir"
+    ]  # fmt: skip
 
 
 def test_a_parts_folder_that_score_did_not_make_is_never_removed(tiny_model, tmp_path):
