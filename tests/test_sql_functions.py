@@ -32,13 +32,15 @@ def test_null_empty_and_whitespace_give_null(con):
     assert sum(everything["probabilities"].values()) == pytest.approx(1.0)
 
 
-def test_title_form_joins_title_and_text_and_tolerates_a_null_title(con, tiny_model):
+def test_title_form_joins_title_and_text_and_tolerates_a_null_title(con, tiny_model, no_memo):
     model = load_model(tiny_model)
     got = con.execute(
         "SELECT sentiment_score('Great', 'it broke'), sentiment_score(NULL, 'it broke'), "
         "sentiment_score('Great', NULL), classify_sentiment('', 'it broke')"
     ).fetchone()
+    runs = no_memo()
     expected = model.predict_proba(["Great. it broke", "it broke"])[:, 1]
+    assert no_memo() == runs + 2  # the model scored both again: not SQL's answers remembered
     assert got[0] == pytest.approx(expected[0]) and got[1] == pytest.approx(expected[1])
     assert got[2] is None
     assert got[3] == model.predict(["it broke"])[0]
