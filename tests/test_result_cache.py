@@ -477,16 +477,18 @@ def test_a_stopped_process_holding_the_write_lock_costs_one_timeout_not_one_per_
         model = sentiment_udf.SentimentModel(tiny_model)
         MEMO.clear()
         batch_of_each_open: list[int] = []  # which batch touched the file
+        current = {"batch": 0}
         real_open = cache._open
 
         def counted_open(*args, **kwargs):
-            batch_of_each_open.append(batch)
+            batch_of_each_open.append(current["batch"])
             return real_open(*args, **kwargs)
 
         cache._open = counted_open  # type: ignore[method-assign]
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             for batch, start in enumerate(range(0, 300, 30)):  # ten, as score --cache makes
+                current["batch"] = batch
                 got = model.predict_proba(TEXTS[start : start + 30], cache)
                 assert np.array_equal(got, _fresh(tiny_model, TEXTS[start : start + 30]))
     finally:
