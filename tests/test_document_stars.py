@@ -14,6 +14,7 @@ from tests.conftest import shared_file
 
 ONE_STAR = "Broke after two days and support never answered. Complete waste of money."
 FIVE_STARS = "Absolutely love it. Best purchase I have made this year, works perfectly."
+SHORT_CHINESE = "蒙牛混蛋！"  # "Mengniu, scoundrels!": no detector verdict, Chinese by its script
 GERMAN = "Das Produkt ist nach zwei Tagen kaputt gegangen. Der Kundendienst hat nie geantwortet."
 
 
@@ -37,9 +38,10 @@ def test_stars_order_clear_reviews_and_stay_in_one_to_five(con):
 
 def test_stars_null_blank_other_language_and_title_form(con):
     rows = con.execute(
-        "SELECT sentiment_stars(t) FROM (VALUES (NULL), (''), ('   '), (?)) v(t)", [GERMAN]
+        "SELECT sentiment_stars(t) FROM (VALUES (NULL), (''), ('   '), (?), (?)) v(t)",
+        [GERMAN, SHORT_CHINESE],
     ).fetchall()
-    assert rows == [(None,)] * 4  # the star model reads English reviews only
+    assert rows == [(None,)] * 5  # the star model reads English reviews only
     titled = con.execute("SELECT sentiment_stars('Do not buy', 'It stopped after a week.')")
     assert titled.fetchall()[0][0] < 2
     with pytest.raises(duckdb.Error, match=r"takes \(text\) or \(title, text\)"):
@@ -75,8 +77,14 @@ def test_overall_is_decided_by_the_star_model(con, no_memo):
 
 
 def test_other_languages_keep_a_document_label(con):
-    """The star model reads English only; a German review gets the multilingual model's rule."""
+    """The star model reads English only; a German review, and a Chinese one too short for the
+    language detector (told by its script, as the review model's rule does), get the
+    multilingual model's rule."""
     assert con.execute("SELECT sentiment_overall(?)", [GERMAN]).fetchall()[0][0] == "negative"
+    overall, label = con.execute(
+        "SELECT sentiment_overall(?), classify_sentiment(?)", [SHORT_CHINESE] * 2
+    ).fetchall()[0]
+    assert label == "negative" and overall == "negative"
 
 
 @pytest.mark.slow

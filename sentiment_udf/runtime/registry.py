@@ -67,10 +67,11 @@ STAR_LABELS = ("1", "2", "3", "4", "5")
 
 def load_stars_model(threads: int | None = None) -> SentimentModel:
     """The embedded star-rating model behind sentiment_stars and sentiment_overall (English
-    reviews, labels 1-5), with the review model's threads; loaded on first use."""
-    loaded = load_model(
-        EMBEDDED_MODELS_DIR / EMBEDDED_STARS_MODEL_NAME, threads=threads, languages="model"
-    )
+    reviews, labels 1-5), with the review model's threads; loaded on first use. The default
+    language rule ("auto"): English and text no detector can place read it, other languages and
+    Chinese or Japanese script are refused (its labels have no multilingual partner to send
+    them to)."""
+    loaded = load_model(EMBEDDED_MODELS_DIR / EMBEDDED_STARS_MODEL_NAME, threads=threads)
     if tuple(loaded.labels) != STAR_LABELS:
         raise ModelError(f"{loaded.files.config}: a star model's labels are 1-5 in order")
     return loaded
