@@ -261,14 +261,12 @@ class ResultCache:
             with connection:
                 self._save_counters(connection)
             connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        except sqlite3.OperationalError as exc:
-            if not _busy(exc):
-                self._fail(exc)  # kept for the next write when busy, never waited for
+        except sqlite3.Error as exc:
+            if not _busy(exc):  # a damaged page (malformed), say: not the query's failure
+                self._fail(exc)
                 return
-            with contextlib.suppress(sqlite3.Error):
+            with contextlib.suppress(sqlite3.Error):  # busy: kept for the next write
                 connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        except sqlite3.Error as exc:  # a damaged page (malformed): not the query's failure
-            self._fail(exc)
 
     def flush_counters(self) -> None:
         """Write counts not yet in the file (a run that only read); never raises."""
@@ -371,7 +369,7 @@ class ResultCache:
         locked past the busy timeout (another process stopped while writing, say) would stall
         every later batch as long again."""
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        locked = isinstance(exc, sqlite3.OperationalError) and "locked" in message
+        locked = _busy(exc)
         self.disabled = True
         if self._connection is not None:
             with contextlib.suppress(sqlite3.Error):
@@ -403,8 +401,11 @@ class ResultCache:
         self._connection, self._pid = None, os.getpid()
 
 
-def _busy(exc: sqlite3.OperationalError) -> bool:
-    return any(word in str(exc) for word in ("locked", "busy"))
+def _busy(exc: BaseException) -> bool:
+    """Another writer holds the file (waited out at the next write, never here)."""
+    return isinstance(exc, sqlite3.OperationalError) and any(
+        word in str(exc) for word in ("locked", "busy")
+    )
 
 
 @contextlib.contextmanager
