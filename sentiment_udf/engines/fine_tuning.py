@@ -74,7 +74,7 @@ def fine_tune_source(
         export_checkpoint(tuned.checkpoint, building, int8=True)
         figures.update(_holdout_figures(building, rows))
 
-    training = _training_record(checkpoint, rows, options, command)
+    training = options.record(str(checkpoint), "fine-tune", rows, command)
     training["fine_tune"] = {
         "epochs": plan.epochs,
         "learning_rate": plan.learning_rate,
@@ -136,18 +136,3 @@ def _holdout_figures(folder: Path, rows: LabelledRows) -> dict[str, float]:
     else:
         probs = model.predict_proba_pairs(texts, [rows.pairs[i] for i in held], guard=False)
     return measure(probs, rows.targets[held], len(rows.labels))
-
-
-def _training_record(
-    checkpoint: Path, rows: LabelledRows, options: TrainingOptions, command: str | None
-) -> dict:
-    return {
-        "base": str(checkpoint),
-        "mode": "fine-tune",
-        "labels": list(rows.labels),
-        "columns": options.columns(),
-        "rows": rows.summary(),
-        "holdout_share": options.holdout,
-        "max_length": options.max_length,
-        "command": command,
-    }

@@ -122,17 +122,10 @@ def train_source(
     held = rows.parts == 2
     figures = measure(head.probabilities(features[held]), rows.targets[held], len(rows.labels))
     training = {
-        "base": files.name,
+        **options.record(files.name, "head", rows, command),
         "base_files": record["base_files"],
-        "mode": "head",
-        "labels": list(rows.labels),
-        "columns": options.columns(),
-        "rows": rows.summary(),
-        "holdout_share": options.holdout,
-        "max_length": max_length,
         "head": {"strength": head.strength, "temperature": head.temperature},
         "holdout_figures": figures,
-        "command": command,
         "seconds": round(time.perf_counter() - started, 1),
     }
     write_model_folder(target, files, reader, head, training, options.replace)

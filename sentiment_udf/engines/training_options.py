@@ -58,6 +58,18 @@ class TrainingOptions:
             holdout=self.holdout,
         )
 
-    def columns(self) -> dict[str, str | None]:
-        """The columns, as a model's TRAINING.json records them."""
-        return {"text": self.text_column, "label": self.label_column, "pair": self.pair_column}
+    def record(self, base: str, mode: str, rows: LabelledRows, command: str | None) -> dict:
+        """What a model's TRAINING.json says in both modes: base, mode, labels, columns, rows,
+        the share held out, tokens per text and the command."""
+        return {
+            "base": base,
+            "mode": mode,
+            "labels": list(rows.labels),
+            "columns": {
+                "text": self.text_column, "label": self.label_column, "pair": self.pair_column
+            },
+            "rows": rows.summary(),
+            "holdout_share": self.holdout,
+            "max_length": self.max_length,
+            "command": command,
+        }
