@@ -118,9 +118,12 @@ def find_opinions(
         ]
     firsts, seconds = [], []
     for text, targets in zip(texts, found):
+        sentence_text: dict[Span, str] = {}  # one string per sentence, shared by its targets
         for sentence, start, end in targets or []:
             assert text is not None
-            firsts.append(text[sentence.start : sentence.end])
+            if sentence not in sentence_text:
+                sentence_text[sentence] = text[sentence.start : sentence.end]
+            firsts.append(sentence_text[sentence])
             seconds.append(text[start:end])
     probs = (
         aspect_model.predict_proba_pairs(firsts, seconds, cache, guard=False)

@@ -194,24 +194,34 @@ class TextEncoder:
             return [(0, len(text))]  # too short to hold more tokens than fit: no need to look
         if len(self._head_ids([text], self.body_length + 1)[0]) <= self.body_length:
             return [(0, len(text))]
-        tokens: list[tuple[int, int, tuple[int, int | None]]] = []  # start, end, word
+        # Tokens are read a block at a time and kept only until their window is cut, so memory
+        # stays that of one block and one window whatever the text's length.
+        pending: list[tuple[int, tuple[int, int | None]]] = []  # (start, word) of uncut tokens
+        spans: list[tuple[int, int]] = []
         base = 0
         for number, block in enumerate(blocks(text, BLOCK_CHARS)):
             encoding = self._encode(block)
-            for (start, end), word in zip(encoding.offsets, encoding.word_ids):
-                tokens.append((base + start, base + end, (number, word)))
+            words = zip(encoding.offsets, encoding.word_ids)
+            pending += [(base + start, (number, word)) for (start, _), word in words]
             base += len(block)
-        spans: list[tuple[int, int]] = []
-        first = 0
-        while first < len(tokens):
-            cut = min(first + self.body_length, len(tokens))
-            if cut < len(tokens):
-                while cut > first + 1 and tokens[cut][2] == tokens[cut - 1][2]:
-                    cut -= 1  # do not split a word across windows
-            end = tokens[cut][0] if cut < len(tokens) else len(text)
-            spans.append((0 if not spans else tokens[first][0], end))
-            first = cut
+            pending = self._cut_windows(pending, spans)
+        if pending:
+            spans.append((0 if not spans else pending[0][0], len(text)))
         return [(a, a + len(text[a:b].rstrip())) for a, b in spans if text[a:b].strip()]
+
+    def _cut_windows(
+        self, pending: list[tuple[int, tuple[int, int | None]]], spans: list[tuple[int, int]]
+    ) -> list[tuple[int, tuple[int, int | None]]]:
+        """Cut full windows off the head of `pending` into `spans` while a token follows them
+        (a window ends before a word the next token continues); the tokens left uncut."""
+        first = 0
+        while len(pending) - first > self.body_length:
+            cut = first + self.body_length
+            while cut > first + 1 and pending[cut][1] == pending[cut - 1][1]:
+                cut -= 1  # do not split a word across windows
+            spans.append((0 if not spans else pending[first][0], pending[cut][0]))
+            first = cut
+        return pending[first:]
 
     def _ids_by_block(self, text: str) -> list[int]:
         ids: list[int] = []

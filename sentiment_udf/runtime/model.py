@@ -34,6 +34,9 @@ DEFAULT_TOKEN_BUDGET = 8192
 # texts at once. On 2 cores this beat length-sorted batches of 64 for fp32 and int8 alike
 # (BENCHMARKS.md); raise it for models or machines where batching pays.
 DEFAULT_MAX_BATCH_ROWS = 1
+# Texts (or pairs) tokenized and scored together by one call: their token ids are all held at
+# once, so a call with more (one huge review's windows or targets) goes a slice at a time.
+SCORE_SLICE = 1024
 
 
 class SentimentModel:
@@ -216,11 +219,11 @@ class SentimentModel:
         answers = [from_bytes(found[k], len(self.labels)) if k in found else None for k in keys]
         missing = [i for i, answer in enumerate(answers) if answer is None]
         TEXTS_ANSWERED.add(len(items) - len(missing))
-        if missing:
-            TEXTS_SCORED.add(len(missing))
-            fresh = score([items[i] for i in missing])
+        TEXTS_SCORED.add(len(missing))
+        for start in range(0, len(missing), SCORE_SLICE):  # token ids of one slice at a time
+            part = missing[start : start + SCORE_SLICE]
             new = {}
-            for i, probs in zip(missing, fresh):
+            for i, probs in zip(part, score([items[i] for i in part])):
                 answers[i] = probs
                 if probs is not None:
                     new[keys[i]] = to_bytes(probs)
