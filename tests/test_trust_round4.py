@@ -724,3 +724,52 @@ def shared_file_path(name: str) -> Path:
     from tests.conftest import shared_file
 
     return shared_file(name)
+
+
+def test_ctrl_c_in_a_python_program_drops_the_vectors_in_flight(tmp_path):
+    """A script that registered the functions and runs a long query: Ctrl-C reaches DuckDB's
+    wait (RuntimeError 'Query interrupted') or our function (a duckdb.Error); either way the
+    model's workers stop within a text each, where before they finished every vector in flight
+    (121 s after the signal, hundreds of texts); the connection stays usable. Counted in texts
+    the model answered after the signal, not in seconds."""
+    import subprocess
+    import sys
+    import textwrap
+
+    bench = shared_file_path("reviews_bench.parquet")
+    program = textwrap.dedent(
+        f"""
+        import json, os, signal, threading, time, duckdb, sentiment_udf
+        from sentiment_udf.runtime.activity import TEXTS_ANSWERED
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # a plain Python program's
+        con = duckdb.connect()
+        sentiment_udf.register(con)
+        con.execute("SET enable_progress_bar = false")  # its bar shares stdout
+        con.execute("SELECT classify_sentiment('warm up')").fetchall()
+        marks = {{}}
+        def interrupt():
+            time.sleep(4)
+            marks["at_signal"] = TEXTS_ANSWERED.value
+            os.kill(os.getpid(), signal.SIGINT)
+        threading.Thread(target=interrupt, daemon=True).start()
+        error = None
+        try:
+            con.execute("SELECT count(classify_sentiment(review)) "
+                        "FROM read_parquet('{bench}') WHERE review_id > 6000").fetchall()
+        except (duckdb.Error, RuntimeError) as exc:
+            error = type(exc).__name__ + ": " + str(exc)[-160:]
+        time.sleep(3)  # workers still running would answer more texts meanwhile
+        marks["after"] = TEXTS_ANSWERED.value
+        label = con.execute("SELECT classify_sentiment('Still usable, works great')").fetchall()
+        print(json.dumps({{"error": error, "label": label[0][0], **marks}}))
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
+                          timeout=600)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip(), done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["error"] is not None, "the query finished before the signal"
+    assert "interrupt" in result["error"].lower() or "cancelled" in result["error"], result
+    assert result["after"] - result["at_signal"] <= 8, result
+    assert result["label"] == "positive"

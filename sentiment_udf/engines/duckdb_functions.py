@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,7 @@ except ImportError:  # duckdb < 1.4
         DuckDBPyType,
     )
 
+from ..runtime.cancellation import scoring_vector, watch_interrupts
 from ..runtime.model import SentimentModel
 from ..runtime.options import check_model_options
 from ..runtime.registry import load_aspect_model, load_model, load_stars_model, load_tagger
@@ -121,6 +123,7 @@ def register(
         ) from None
     if macros:
         load_macros(con)
+    watch_interrupts()  # Ctrl-C stops the vector in flight, not only the next one
     return Registration(
         model=loaded,
         functions=chosen,
@@ -139,8 +142,26 @@ def _create(con: duckdb.DuckDBPyConnection, name: str, udf: Any, return_type: An
     with contextlib.suppress(duckdb.InvalidInputException):  # not registered yet
         con.remove_function(name)
     con.create_function(  # type: ignore[call-overload]
-        name, udf, None, return_type, type="arrow", null_handling="special", side_effects=False
+        name,
+        _one_vector(udf),
+        None,
+        return_type,
+        type="arrow",
+        null_handling="special",
+        side_effects=False,
     )
+
+
+def _one_vector(udf: Any) -> Any:
+    """`udf` marking its thread as scoring one query vector while it runs (a Ctrl-C after the
+    vector began drops the rest of it: runtime.cancellation)."""
+
+    @functools.wraps(udf)
+    def one_vector(*args: pa.Array) -> pa.Array:
+        with scoring_vector():
+            return udf(*args)
+
+    return one_vector
 
 
 def _duckdb_type(kind: pa.DataType) -> DuckDBPyType:

@@ -16,7 +16,7 @@ import numpy as np
 from ..errors import ModelError
 from .activity import TEXTS_ANSWERED, TEXTS_SCORED
 from .batching import pad, plan_batches
-from .cancellation import check_cancelled
+from .cancellation import check_cancelled, work_begun
 from .encoding import TextEncoder, is_whitespace, join_title
 from .language import is_other_language
 from .language_routing import OTHER, OWN, language_mode, route
@@ -316,9 +316,11 @@ class SentimentModel:
             batches[k :: self.threads * 4] for k in range(min(len(batches), self.threads * 4))
         ]
 
+        begun = work_begun()  # a Ctrl-C after this drops the rest of the vector
+
         def run_share(share: list[np.ndarray]) -> None:
             for batch in share:
-                check_cancelled()  # Ctrl-C in the CLI: drop the rest of the vector
+                check_cancelled(begun)
                 starts = None if second_starts is None else [second_starts[i] for i in batch]
                 probs[batch] = self._run([sequences[i] for i in batch], starts)
                 if count_answers:
