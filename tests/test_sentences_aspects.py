@@ -246,11 +246,12 @@ def test_aspect_model_beats_whole_sentence_labels_on_the_holdout(aspect_con):
         [path],
     ).fetchall()
     accuracy = {domain: (aspects, whole) for domain, aspects, whole in rows}
-    # The model card measured 0.7788 / 0.8419 on the holdout rows of its day; the aspects_dev.csv
-    # laid in ../shared for 2026-12-04 gives 0.7699 / 0.8326 with this code and with the main it
-    # was given (f1e705b) alike: the file changed, not the model.
-    assert accuracy["laptops"][0] == pytest.approx(0.7699, abs=0.005)
-    assert accuracy["restaurants"][0] == pytest.approx(0.8326, abs=0.005)
+    # The model card measured 0.7788 / 0.8419 on the holdout rows. The aspects_dev.csv laid in
+    # ../shared has changed under us: the copy of 2026-12-04 gave 0.7699 / 0.8326, that of
+    # 2026-12-05 the card's figures again (same model, same code). Floors below both: a broken
+    # model or pairing falls far under them (whole-sentence labels score 0.668 / 0.726).
+    assert accuracy["laptops"][0] >= 0.76
+    assert accuracy["restaurants"][0] >= 0.82
     for aspects, whole in accuracy.values():
         assert aspects > whole + 0.1
 

@@ -457,6 +457,41 @@ def test_odd_spaces_after_a_capital_and_a_period_are_split_not_a_failed_query(co
     assert row[2] is not None and "battery" in [o["target"] for o in row[2]]
 
 
+def test_runs_of_brackets_spaces_or_punctuation_cost_linear_time_not_a_hang(tiny_model):
+    """Found next door to 8, in a real review of reviews_bench.parquet (";-" then 25 ")"): a
+    pattern whose alternatives both matched ")" took 2^n steps to fail (149 s for that review,
+    longer than the universe for 60); two more patterns read a long run of spaces (clause
+    breaks) or punctuation (target keys) again from each of its characters (52 s and 13 s for
+    40,000). Run in a child with a time limit: before, it never ends; now, well under a second
+    each (the limit is only there to end a hang)."""
+    import subprocess
+    import sys
+    import textwrap
+
+    program = textwrap.dedent(
+        f"""
+        import duckdb, sentiment_udf
+        from sentiment_udf.analysis.aspects import clause_of
+        from sentiment_udf.analysis.opinions import target_key
+        con = duckdb.connect()
+        sentiment_udf.register(con, model={str(tiny_model)!r})
+        smiley = "So much FUN. making stuff ;-" + ")" * 60 + " plus. Bye."
+        sentences = con.execute("SELECT sentiment_sentences(?)", [smiley]).fetchall()[0][0]
+        print([s["sentence"] for s in sentences])
+        spaces = "The screen" + " " * 200_000 + "is fine, but the battery died."
+        print(repr(clause_of(spaces, spaces.index("battery"), len(spaces) - 6)))
+        print(target_key("battery" + "!" * 200_000 + "x"), target_key("the Batteries" + "!" * 200_000))
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
+                          timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.splitlines()
+    assert lines[0] == repr(["So much FUN.", "making stuff ;-" + ")" * 60 + " plus.", "Bye."])
+    assert lines[1] == repr("but the battery died.")
+    assert lines[2] == "battery" + "!" * 200_000 + "x battery"
+
+
 # --- 19. a kill in the last step leaves no full-size copy behind ---------------------------------
 
 
