@@ -23,7 +23,8 @@ from .language_routing import OTHER, OWN, language_mode, route
 from .model_files import ModelFiles, locate, used_file_checksums, verify_manifest
 from .onnx_session import ForkSafeSession, check_inputs, check_signature, softmax
 from .options import check_model_options
-from .result_cache import MEMO, ResultCache, entry_key, from_bytes, model_fingerprint, to_bytes
+from .recall import recalled_or_computed
+from .result_cache import ResultCache, entry_key, from_bytes, model_fingerprint, to_bytes
 from .worker_threads import quiet_worker
 
 LongText = Literal["truncate", "chunk"]
@@ -34,9 +35,6 @@ DEFAULT_TOKEN_BUDGET = 8192
 # texts at once. On 2 cores this beat length-sorted batches of 64 for fp32 and int8 alike
 # (BENCHMARKS.md); raise it for models or machines where batching pays.
 DEFAULT_MAX_BATCH_ROWS = 1
-# Texts (or pairs) tokenized and scored together by one call: their token ids are all held at
-# once, so a call with more (one huge review's windows or targets) goes a slice at a time.
-SCORE_SLICE = 1024
 
 
 class SentimentModel:
@@ -208,29 +206,18 @@ class SentimentModel:
         return mine
 
     def _remembered(self, items: list[tuple[str, ...]], score, cache: ResultCache | None) -> list:
-        """Answers for `items` (texts or pairs): the memo's, the cache's, then `score(missing)`'s
-        (None where a text has no tokens); new answers are stored in both."""
+        """Answers for `items` (texts or pairs): the memo's, the cache's, then `score(missing)`'s,
+        a slice at a time (None where a text has no tokens); new answers are stored in both."""
+
+        def count(missing: int) -> None:
+            TEXTS_ANSWERED.add(len(items) - missing)
+            TEXTS_SCORED.add(missing)
+
         keys = [entry_key(self.fingerprint, item) for item in items]
-        found = MEMO.get_many(keys)
-        if cache is not None and len(found) < len(keys):
-            stored = cache.get_many([k for k in keys if k not in found])
-            MEMO.put_many(stored)
-            found.update(stored)
-        answers = [from_bytes(found[k], len(self.labels)) if k in found else None for k in keys]
-        missing = [i for i, answer in enumerate(answers) if answer is None]
-        TEXTS_ANSWERED.add(len(items) - len(missing))
-        TEXTS_SCORED.add(len(missing))
-        for start in range(0, len(missing), SCORE_SLICE):  # token ids of one slice at a time
-            part = missing[start : start + SCORE_SLICE]
-            new = {}
-            for i, probs in zip(part, score([items[i] for i in part])):
-                answers[i] = probs
-                if probs is not None:
-                    new[keys[i]] = to_bytes(probs)
-            MEMO.put_many(new)
-            if cache is not None:
-                cache.put_many(new)
-        return answers
+        labels = len(self.labels)
+        return recalled_or_computed(
+            items, keys, score, to_bytes, lambda data: from_bytes(data, labels), cache, count
+        )
 
     def _score_texts(self, items: list[tuple[str, ...]]) -> list[np.ndarray | None]:
         """The model's probabilities for each text (None for a text without tokens)."""

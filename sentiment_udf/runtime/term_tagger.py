@@ -20,6 +20,7 @@ import numpy as np
 from ..errors import ModelError
 from .activity import Counter
 from .batching import pad
+from .cancellation import check_cancelled, work_begun
 from .encoding import TextEncoder
 from .model_files import (
     EMBEDDED_MODELS_DIR,
@@ -30,10 +31,11 @@ from .model_files import (
     verify_manifest,
 )
 from .onnx_session import ForkSafeSession, check_inputs
-from .result_cache import MEMO, ResultCache, entry_key, model_fingerprint
+from .recall import recalled_or_computed
+from .result_cache import ResultCache, entry_key, model_fingerprint
 from .worker_threads import quiet_worker
 
-# Sentences (or windows of one) sent to the tagger: a test counts them to prove a run happened.
+# Sentences (or windows of one) the tagger has tagged: tests count them to prove a run happened.
 SENTENCES_TAGGED = Counter()
 TAGGER_MAX_LENGTH = 512
 
@@ -67,27 +69,27 @@ class TermTagger:
 
     def tag(self, sentences: Sequence[str], cache: ResultCache | None = None) -> list[Spans]:
         """The target spans of each sentence (each at most the tagger's max length in tokens;
-        longer ones are read as far as that). Identical sentences are tagged once."""
+        longer ones are read as far as that). Identical sentences are tagged once; a Ctrl-C
+        (cancellation.py) stops the work at the next sentence."""
         unique = list(dict.fromkeys(sentences))
         keys = [entry_key(self.fingerprint, (s,)) for s in unique]
-        found = MEMO.get_many(keys)
-        if cache is not None and len(found) < len(keys):
-            stored = cache.get_many([k for k in keys if k not in found])
-            MEMO.put_many(stored)
-            found.update(stored)
-        answers = {s: _spans_from(found[k]) for s, k in zip(unique, keys) if k in found}
-        missing = [(s, k) for s, k in zip(unique, keys) if k not in found]
-        if missing:
-            SENTENCES_TAGGED.add(len(missing))
-            workers = min(self.threads, len(missing))
-            with ThreadPoolExecutor(workers, initializer=quiet_worker) as pool:
-                fresh = list(pool.map(self._tag_one, [s for s, _ in missing]))
-            new = {k: _spans_bytes(spans) for (_, k), spans in zip(missing, fresh)}
-            answers.update({s: spans for (s, _), spans in zip(missing, fresh)})
-            MEMO.put_many(new)
-            if cache is not None:
-                cache.put_many(new)
-        return [answers[s] for s in sentences]
+        begun = work_begun()  # on the caller's thread: its query vector's start
+
+        def tag_one(sentence: str) -> Spans:
+            check_cancelled(begun)
+            spans = self._tag_one(sentence)
+            SENTENCES_TAGGED.add(1)
+            return spans
+
+        def tag_many(part: list[str]) -> list[Spans]:
+            with ThreadPoolExecutor(min(self.threads, len(part)), initializer=quiet_worker) as pool:
+                return list(pool.map(tag_one, part))
+
+        answers = recalled_or_computed(
+            unique, keys, tag_many, _spans_bytes, _spans_from, cache
+        )
+        by_sentence = dict(zip(unique, answers))
+        return [by_sentence[s] or [] for s in sentences]
 
     def _tag_one(self, sentence: str) -> Spans:
         encoder = self.encoder
