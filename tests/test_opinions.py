@@ -47,14 +47,20 @@ def test_offsets_name_the_target_and_sentence_positions_name_a_sentence(embedded
     )
     rows = embedded_con.execute(
         "SELECT text, o.target, o.position, o.length, o.sentence_position, o.label, o.score, "
-        "list_transform(sentiment_sentences(text), lambda s: s.position) "
+        "map_from_entries(list_transform(sentiment_sentences(text), "
+        "lambda s: (s.position, s.length))) "
         "FROM few, unnest(sentiment_opinions(text)) AS t(o)"
     ).fetchall()
     assert len(rows) > 40  # real reviews name several targets each
     for text, target, position, length, sentence_position, label, score, sentences in rows:
-        assert text[position - 1 : position - 1 + length] == target
-        assert sentence_position in sentences
-        assert sentence_position <= position
+        start, end = position - 1, position - 1 + length
+        assert text[start:end] == target
+        # whole words, no edge punctuation or space (offsets one off would cut a word)
+        assert target == target.strip() and target[0] not in ".,;:!?" and target[-1] not in ".,;:!?"
+        assert not (start > 0 and text[start - 1].isalnum() and target[0].isalnum()), target
+        assert not (end < len(text) and text[end].isalnum() and target[-1].isalnum()), target
+        assert sentence_position in sentences  # inside its sentence
+        assert sentence_position <= position and end <= sentence_position - 1 + sentences[sentence_position]
         assert label in ("negative", "neutral", "positive")
         assert -1.0 <= score <= 1.0
     positions = embedded_con.execute(

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import os
-import random
 import re
 import shutil
 import signal
@@ -12,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 import duckdb
@@ -72,8 +72,9 @@ def test_inputs_that_get_a_score(embedded_con, case):
     assert label in ("negative", "positive") and 0.0 <= score <= 1.0
     model = load_model()
     tokens = model.encoder.tokenizer.encode(text[:100_000], add_special_tokens=False)
-    if len(tokens.ids) > model.encoder.body_length:  # 1 MB, 20 MB: the score of the first tokens
-        head = text[: tokens.offsets[model.encoder.body_length - 1][1]]
+    body = 512 - 2  # max_length less [CLS] and [SEP]: written out, not read from the encoder
+    if len(tokens.ids) > body:  # 1 MB, 20 MB: the score of the first tokens
+        head = text[: tokens.offsets[body - 1][1]]
         alone = embedded_con.execute("SELECT sentiment_score(?)", [head]).fetchone()[0]
         assert score == pytest.approx(alone, abs=1e-12)
 
@@ -124,14 +125,16 @@ def test_big_texts_in_chunk_mode_are_the_token_weighted_mean_of_their_windows(ti
     assert probs[1] == pytest.approx(truncate.predict_proba(["short"])[0], abs=1e-12)
 
 
-def test_chunk_mode_through_sql(tiny):
+def test_chunk_mode_through_sql(tiny, no_memo):
     con = duckdb.connect()
     sentiment_udf.register(con, tiny, long_text="chunk", names={}, prefix="c_")
     text = SCORED_INPUTS["1 MB text"]
     expected = load_model(tiny, long_text="chunk").predict_proba([text])[0, 1]
+    assert no_memo() == 1
     assert con.execute("SELECT c_sentiment_score(?)", [text]).fetchone()[0] == pytest.approx(
         expected, abs=1e-12
     )
+    assert no_memo() == 2  # the SQL side ran the model too
 
 
 def test_all_null_column_same_value_column_and_single_row(con):
@@ -208,54 +211,57 @@ def reviews(con):
     words = ["good", "bad", "great", "awful", "fine", "broken"]
     con.execute(
         "CREATE TABLE reviews AS SELECT i AS id, i % 7 AS product, "
-        "list_element(?, 1 + i % 6) || ' thing ' || i AS review FROM range(30000) r(i)",
+        "list_element(?, 1 + i % 6) || ' thing ' || i AS review FROM range(6000) r(i)",
         [words],
     )
     return con
 
 
-def test_query_shapes_agree_with_a_plain_scan(reviews):
+def test_query_shapes_agree_with_a_plain_scan(reviews, no_memo):
+    """Each shape runs the model on exactly its rows (the memo is off: no side is answered
+    from another's results)."""
     con = reviews
-    full = dict(con.execute("SELECT id, sentiment_score(review) FROM reviews").fetchall())
-    assert len(full) == 30000
-    selective = con.execute(
-        "SELECT id, sentiment_score(review) FROM reviews WHERE id % 997 = 0"
-    ).fetchall()
-    assert len(selective) == 31 and all(full[i] == s for i, s in selective)
-    limited = con.execute(
+
+    def scored_by(sql: str, params: list | None = None) -> tuple[list, int]:
+        before = no_memo()
+        return con.execute(sql, params or []).fetchall(), no_memo() - before
+
+    rows, runs = scored_by("SELECT id, sentiment_score(review) FROM reviews")
+    full = dict(rows)
+    assert len(full) == 6000 and runs == 6000
+    selective, runs = scored_by("SELECT id, sentiment_score(review) FROM reviews WHERE id % 997 = 0")
+    assert len(selective) == 7 and runs == 7 and all(full[i] == s for i, s in selective)
+    limited, _ = scored_by(
         "SELECT id, sentiment_score(review) FROM reviews ORDER BY id LIMIT 5 OFFSET 100"
-    ).fetchall()
+    )
     assert [i for i, _ in limited] == list(range(100, 105))
     assert all(full[i] == s for i, s in limited)
-    joined = con.execute(
+    joined, runs = scored_by(
         "SELECT r.id, sentiment_score(r.review) FROM reviews r JOIN "
-        "(SELECT range AS id FROM range(0, 30000, 1000)) k USING (id)"
-    ).fetchall()
-    assert len(joined) == 30 and all(full[i] == s for i, s in joined)
-    grouped = dict(
-        con.execute(
-            "SELECT classify_sentiment(review) AS l, count(*) FROM reviews GROUP BY l"
-        ).fetchall()
+        "(SELECT range AS id FROM range(0, 6000, 200)) k USING (id)"
     )
-    assert sum(grouped.values()) == 30000
-    in_where = con.execute(
+    assert len(joined) == 30 and runs == 30 and all(full[i] == s for i, s in joined)
+    grouped, runs = scored_by(
+        "SELECT classify_sentiment(review) AS l, count(*) FROM reviews GROUP BY l"
+    )
+    assert sum(n for _, n in grouped) == 6000 and runs == 6000
+    assert dict(grouped) == Counter("positive" if s > 0.5 else "negative" for s in full.values())
+    ((in_where,),), runs = scored_by(
         "SELECT count(*) FROM reviews WHERE sentiment_score(review) > 0.5"
-    ).fetchall()[0][0]
-    assert in_where == sum(s > 0.5 for s in full.values())
-    cte = con.execute(
+    )
+    assert in_where == sum(s > 0.5 for s in full.values()) and runs == 6000
+    ((cte,),), _ = scored_by(
         "WITH s AS (SELECT id, sentiment(review) AS x FROM reviews) "
         "SELECT count(*) FROM (SELECT * FROM s WHERE x.label = 'positive')"
-    ).fetchall()[0][0]
+    )
     assert cte == in_where
     con.execute("CREATE TABLE scored AS SELECT id, sentiment_score(review) AS s FROM reviews")
     assert dict(con.execute("SELECT id, s FROM scored").fetchall()) == full
     prepared = [
-        con.execute("SELECT sentiment_score(review) FROM reviews WHERE id = ?", [i]).fetchall()[0][
-            0
-        ]
-        for i in (0, 1, 29999)
+        scored_by("SELECT sentiment_score(review) FROM reviews WHERE id = ?", [i])
+        for i in (0, 1, 5999)
     ]
-    assert prepared == [full[0], full[1], full[29999]]
+    assert prepared == [([(full[i],)], 1) for i in (0, 1, 5999)]
 
 
 def test_view_queried_where_the_functions_are_not_registered(tiny, tmp_path):
@@ -453,15 +459,31 @@ def test_repeated_kills_then_resume_leave_a_complete_target(tiny, tmp_path):
         "4000",
         "--resume",
     ]
-    rng = random.Random(5)
-    kills = 0
+    def bytes_written() -> int:  # the database and its write-ahead log
+        return sum(p.stat().st_size for p in (db, Path(f"{db}.wal")) if p.exists())
+
+    kills, partial = 0, []
     for _ in range(5):
+        before = bytes_written()
         process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        time.sleep(rng.uniform(1.0, 3.0))
+        deadline = time.monotonic() + 120
+        # killed once it has written a batch's worth (4,000 rows: over 50 kB) and is in the
+        # next, not at a random time (every random kill could land before the first commit)
+        while process.poll() is None and bytes_written() < before + 50_000:
+            assert time.monotonic() < deadline, "score wrote nothing in 120 s"
+            time.sleep(0.01)
+        time.sleep(0.2)
         if process.poll() is None:
             process.kill()
             kills += 1
         process.communicate(timeout=60)
+        with duckdb.connect(str(db), read_only=True) as seen:
+            done = seen.execute(
+                "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'dst'"
+            ).fetchone()[0] and seen.execute("SELECT count(*) FROM dst").fetchone()[0]
+        if 0 < done < rows:
+            partial.append(done)
+    assert partial, "no kill left a partly scored target: the resume below proves nothing"
     final = subprocess.run(args, capture_output=True, text=True, timeout=600)
     assert final.returncode == 0, final.stderr
     con = duckdb.connect(str(db), read_only=True)
