@@ -32,6 +32,33 @@ def test_cli_max_length_and_threads_reach_the_model(tiny_model):
     assert got[0] != pytest.approx(full[0], abs=1e-6)  # the long text was cut to 8 tokens
 
 
+@pytest.mark.parametrize("threads", [1, 5])
+def test_cli_threads_sets_the_number_of_model_workers(tiny_model, threads):
+    """--threads N: the query's model runs on N worker threads (5 is neither this machine's
+    default nor 1). Counted in a child running the real CLI: the scores above cannot tell."""
+    import subprocess
+    import sys
+
+    program = (
+        "import sys, threading\n"
+        "from sentiment_udf.cli.main import main\n"
+        "try:\n"
+        "    main(sys.argv[1:])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "workers = [t for t in threading.enumerate() if t.name.startswith('sentiment-udf_')]\n"
+        "print('workers', len(workers))\n"
+    )
+    sql = "SELECT count(sentiment_score('review ' || i)) AS n FROM range(3000) r(i)"
+    done = subprocess.run(
+        [sys.executable, "-c", program, "query", sql, "--model", str(tiny_model),
+         "--threads", str(threads), "--format", "csv"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.splitlines()[-1] == f"workers {threads}", done.stdout
+
+
 def test_register_threads_gives_the_same_scores(tiny_model, no_memo):
     one, two = duckdb.connect(), duckdb.connect()
     sentiment_udf.register(one, tiny_model, threads=1)

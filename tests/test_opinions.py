@@ -255,3 +255,40 @@ def test_forked_children_tag_while_a_parent_thread_is_mid_run(no_memo):
         stop.set()
         worker.join(60)
     assert all(os.WIFEXITED(s) and os.WEXITSTATUS(s) == 0 for s in statuses), statuses
+
+
+def test_an_exported_token_classifier_is_the_opinion_model_from_sql(tmp_path):
+    """`models export` on a Hugging Face token classifier with BIO labels gives a folder that
+    register(opinion_model=) reads: a tiny tagger biased to tag every token B- finds each
+    sentence's words as one target, where the embedded extractor finds "battery" and "screen"."""
+    import shutil
+
+    import torch
+    from transformers import DistilBertConfig, DistilBertForTokenClassification
+
+    import sentiment_udf
+    from tests.tiny_model import EMBEDDED
+
+    labels = {0: "O", 1: "B-TARGET", 2: "I-TARGET"}
+    config = DistilBertConfig(
+        vocab_size=30522, dim=16, hidden_dim=32, n_layers=1, n_heads=2,
+        max_position_embeddings=512, id2label=labels, label2id={v: k for k, v in labels.items()},
+    )  # fmt: skip
+    tagger = DistilBertForTokenClassification(config)
+    with torch.no_grad():  # every token's logits favour B-TARGET, whatever it reads
+        tagger.classifier.weight.zero_()
+        tagger.classifier.bias.copy_(torch.tensor([0.0, 5.0, 0.0]))
+    checkpoint, out = tmp_path / "ckpt", tmp_path / "tagger"
+    tagger.save_pretrained(checkpoint, safe_serialization=True)
+    shutil.copyfile(EMBEDDED / "tokenizer.json", checkpoint / "tokenizer.json")
+    exported = CliRunner().invoke(main, ["models", "export", str(checkpoint), str(out)])
+    assert exported.exit_code == 0, exported.output
+    text = "The battery died. The screen is fine."
+    con = duckdb.connect()
+    sentiment_udf.register(con, opinion_model=str(out))
+    found = con.execute("SELECT sentiment_opinions(?)", [text]).fetchone()[0]
+    assert [o["target"] for o in found] == ["The battery died", "The screen is fine"]
+    embedded = duckdb.connect()
+    sentiment_udf.register(embedded)
+    found = embedded.execute("SELECT sentiment_opinions(?)", [text]).fetchone()[0]
+    assert [o["target"] for o in found] == ["battery", "screen"]
