@@ -347,6 +347,21 @@ def test_many_models_and_options_in_one_file_never_mix(tiny_model, tmp_path):
     assert ResultCache(path).stats()["entries"] == 9
 
 
+def test_the_default_cap_is_the_readmes_two_million_wherever_the_cache_is_opened(
+    tiny_model, tmp_path, monkeypatch
+):
+    """README: "It holds 2,000,000 entries at most, oldest pruned first": the number written out
+    here, for a cache from register(cache=), from SENTIMENT_UDF_CACHE and from cache stats."""
+    path = tmp_path / "c.sqlite"
+    from_register = sentiment_udf.register(duckdb.connect(), tiny_model, cache=str(path)).cache
+    monkeypatch.setenv("SENTIMENT_UDF_CACHE", str(tmp_path / "e.sqlite"))
+    from_environment = sentiment_udf.register(duckdb.connect(), tiny_model).cache
+    assert from_register is not None and from_environment is not None
+    assert from_register.max_entries == from_environment.max_entries == 2_000_000
+    stats = cli("cache", "stats", "--path", str(path))
+    assert stats.returncode == 0 and json.loads(stats.stdout)["max_entries"] == 2_000_000
+
+
 def test_pruned_oldest_first_and_the_cache_command(tiny_model, tmp_path):
     path = tmp_path / "results.sqlite"
     model = load_model(tiny_model)
