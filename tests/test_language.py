@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import duckdb
 import pytest
 
@@ -51,6 +53,56 @@ def test_the_guard_is_kept_by_english_only_and_can_be_turned_off(tiny_model):
              "--languages", "model", "--format", "csv")  # fmt: skip
     assert on.stdout == 's\n""\n'  # NULL (an empty CSV field)
     assert 0.0 <= float(off.stdout.splitlines()[1]) <= 1.0  # a score: this fails on "" too
+
+
+GERMAN = [
+    "Das Produkt ist nach zwei Tagen kaputt gegangen. Nie wieder!",
+    "Schrecklich, ich bin sehr enttäuscht.",
+    "Totaler Schrott, Geld zurück bitte.",
+    "Leider defekt angekommen und der Service ist schlecht.",
+    "Furchtbar laut und es riecht komisch.",
+]
+
+
+@pytest.mark.parametrize("command", ["score", "eval", "shell"])
+def test_any_language_reaches_the_model_in_score_eval_and_shell(tiny_model, tmp_path, command):
+    """--any-language on every command that takes it: German reviews are read by the model
+    itself (its in-process answers), not sent to the multilingual model (the default, which
+    calls them all negative) and not NULL (--languages model). Labelled "positive", so that
+    eval's accuracy is the share the random tiny model calls positive (3 of 5), not 0."""
+    own = sentiment_udf.SentimentModel(tiny_model, english_only=False).predict_proba(GERMAN)
+    assert 0 < (own[:, 1] > 0.5).sum() < len(GERMAN)  # seeded: the test can tell the readers
+    source = tmp_path / "in.csv"
+    duckdb.execute(
+        f"COPY (SELECT range AS id, list_extract(?, range + 1) AS t, 'positive' AS y "
+        f"FROM range({len(GERMAN)})) TO '{source}' (HEADER)",
+        [GERMAN],
+    )
+
+    def run(flag: list[str]) -> list[str]:
+        model = ["--model", str(tiny_model), *flag]
+        if command == "score":
+            out = tmp_path / f"out{len(flag)}.csv"
+            done = cli("score", "--input", str(source), "--text-column", "t", "--id-column",
+                       "id", "--output", str(out), "--probabilities", "--quiet", *model)  # fmt: skip
+            assert done.returncode == 0, done.stderr
+            rows = duckdb.execute(f"SELECT p_positive FROM '{out}' ORDER BY id").fetchall()
+            return ["NULL" if p is None else f"{p:.6f}" for (p,) in rows]
+        if command == "eval":
+            done = cli("eval", "--input", str(source), "--text-column", "t", "--label-column", "y",
+                       "--format", "json", *model)  # fmt: skip
+            assert done.returncode == 0, done.stderr
+            return [f"{json.loads(done.stdout)['accuracy']:.6f}"]
+        done = cli("shell", *model, stdin=f"SELECT sentiment_score('{GERMAN[0]}') AS s;\n")
+        assert done.returncode == 0, done.stderr
+        return [done.stdout.splitlines()[2].strip()]
+
+    if command == "eval":
+        expected = ([f"{(own[:, 1] > 0.5).mean():.6f}"], [f"{0:.6f}"])
+    else:
+        scores = [f"{p:.6f}" for p in own[:, 1]][: 1 if command == "shell" else None]
+        expected = (scores, ["NULL"] * len(scores))
+    assert (run(["--any-language"]), run(["--languages", "model"])) == expected
 
 
 def test_the_guard_wrongly_rejects_fewer_than_1_in_1000_english_reviews():
