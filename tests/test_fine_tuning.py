@@ -140,3 +140,30 @@ def test_fine_tune_on_pairs_gives_a_model_sentiment_aspects_uses(tmp_path, check
         "[a.label FOR a IN sentiment_aspects('saw clamp drill', ['drill'])]"
     ).fetchall()[0]
     assert found == (["positive"], ["negative"])
+
+
+def test_a_checkpoint_with_fewer_positions_is_checked_first_and_its_model_scores(
+    tmp_path, labelled
+):
+    """A checkpoint of 64 positions: --max-length 128 was accepted (512 was the only limit), the
+    whole fine-tune ran, then the export failed ("max_length=512 is outside 2..64") and left
+    its training state behind. Now one line before anything is written; at 64 it trains, and
+    the folder scores with no max_length given (the model's 64, not 512)."""
+    checkpoint = build_tiny_checkpoint(tmp_path / "ckpt64")
+    config = json.loads((checkpoint / "config.json").read_text())
+    config["max_position_embeddings"] = 64
+    (checkpoint / "config.json").write_text(json.dumps(config))
+    refused = run_cli("train", str(tmp_path / "a"), "--fine-tune", "--base", str(checkpoint),
+                      "--query", labelled, "--max-length", "128", "--epochs", "1")  # fmt: skip
+    assert_one_line_error(refused, "--max-length must be 2..64 for ckpt64")
+    assert not (tmp_path / "a").exists() and not checkpoint_folder(tmp_path / "a").exists()
+    out = tmp_path / "b"
+    fine_tune_source(
+        duckdb.connect(), query_source(labelled), out,
+        TrainingOptions(base=checkpoint, max_length=64), TuningPlan(epochs=1),
+    )  # fmt: skip
+    con = duckdb.connect()
+    sentiment_udf.register(con, model=out)
+    long_text = "I bought a hammer, a drill and a wrench for the shed. " * 20  # over 64 tokens
+    assert con.execute("SELECT classify_sentiment(?)", [long_text]).fetchone()[0] is not None
+    assert sentiment_udf.load_model(out).max_length == 64

@@ -78,9 +78,9 @@ def model_options(command: Callable) -> Callable:
         click.option(
             "--max-length",
             type=click.IntRange(2),
-            default=512,
-            show_default=True,
-            help="Tokens per text, longer texts are truncated.",
+            default=None,
+            help="Tokens per text, longer texts are truncated (default: 512, or the model's "
+            "max_position_embeddings where fewer).",
         ),
         click.option(
             "--threads",
@@ -139,7 +139,7 @@ class ScoringOptions:
     """The options every scoring command takes (--model, --max-length, ... --cache)."""
 
     model: str | None
-    max_length: int
+    max_length: int | None
     threads: int | None
     any_language: bool
     languages: str | None

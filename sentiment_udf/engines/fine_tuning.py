@@ -41,9 +41,12 @@ def fine_tune_source(
         raise SourceError(f"--epochs must be 1 or more, not {plan.epochs}")
     target = options.target(out)
     checkpoint = _checkpoint(options.base)
-    max_length = options.max_length
-    if not 2 <= max_length <= 512:
-        raise SourceError(f"--max-length must be 2..512, not {max_length}")
+    max_length, positions = options.max_length, _positions(checkpoint)
+    if not 2 <= max_length <= positions:
+        raise SourceError(
+            f"--max-length must be 2..{positions} for {checkpoint.name} "
+            f"(its max_position_embeddings, at most 512), not {max_length}"
+        )
     rows = options.rows(con, source)
     state = checkpoint_folder(target)
     record = {
@@ -89,6 +92,25 @@ def fine_tune_source(
     return TrainingResult(
         target, rows.labels, len(rows.texts), rows.skipped, figures, time.perf_counter() - started
     )
+
+
+def _positions(checkpoint: Path) -> int:
+    """The longest input the checkpoint takes (config.json's max_position_embeddings), at most
+    512; 512 where the config does not say."""
+    try:
+        value = json.loads((checkpoint / "config.json").read_text(encoding="utf-8")).get(
+            "max_position_embeddings"
+        )
+    except (OSError, ValueError, AttributeError) as exc:
+        raise SourceError(f"{checkpoint / 'config.json'}: not readable JSON ({exc})") from None
+    if value is None:
+        return 512
+    if isinstance(value, bool) or not isinstance(value, int) or value < 2:
+        raise SourceError(
+            f"{checkpoint / 'config.json'}: 'max_position_embeddings' must be a whole number "
+            f"of at least 2, not {value!r}"
+        )
+    return min(value, 512)
 
 
 def _checkpoint(base: str | Path | None) -> Path:

@@ -44,7 +44,7 @@ class SentimentModel:
         self,
         model: str | Path | None = None,
         *,
-        max_length: int = DEFAULT_MAX_LENGTH,
+        max_length: int | None = None,
         long_text: LongText = "truncate",
         threads: int | None = None,
         onnx_file: str | None = None,
@@ -71,6 +71,8 @@ class SentimentModel:
         self.files: ModelFiles = locate(model, onnx_file)
         self.checksums_verified = verify_manifest(self.files.folder)
         positions = self.files.max_positions
+        if max_length is None:  # 512, or fewer where the model has fewer positions
+            max_length = min(DEFAULT_MAX_LENGTH, positions or DEFAULT_MAX_LENGTH)
         if max_length < 2 or (positions is not None and max_length > positions):
             raise ModelError(
                 f"{self.files.config}: max_length={max_length} is outside 2.."

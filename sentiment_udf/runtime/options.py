@@ -45,7 +45,7 @@ def _text_or_none(value: Any) -> str | None:
 
 
 CHECKS = {
-    "max_length": _whole(2),
+    "max_length": _whole(2, optional=True),
     "long_text": _choice,
     "threads": _whole(1, optional=True),
     "onnx_file": _text_or_none,
