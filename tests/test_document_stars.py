@@ -76,6 +76,22 @@ def test_overall_is_decided_by_the_star_model(con, no_memo):
     assert set(labels[2:]) <= {"mixed", "neutral"} and "mixed" in labels[2:]
 
 
+def test_overall_reads_sentences_only_where_the_star_model_leaves_the_middle(con, no_memo):
+    """A review the star model calls 1-2 or 4-5 stars is labelled from that one pass; only a
+    middle one has its sentences scored (each was scored for every review before: over half of
+    sentiment_overall's time). Counted in model runs."""
+    middle = "The sound is great but the headband broke after a month. Three stars."
+    runs = no_memo()
+    assert con.execute("SELECT sentiment_overall(?)", [FIVE_STARS]).fetchone()[0] == "positive"
+    assert no_memo() - runs == 1  # the star model's pass; FIVE_STARS has two sentences
+    runs = no_memo()
+    assert con.execute("SELECT sentiment_overall(?)", [middle]).fetchone()[0] in (
+        "mixed",
+        "neutral",
+    )
+    assert no_memo() - runs == 1 + 2  # the star pass, then its two sentences
+
+
 def test_other_languages_keep_a_document_label(con):
     """The star model reads English only; a German review, and a Chinese one too short for the
     language detector (told by its script, as the review model's rule does), get the

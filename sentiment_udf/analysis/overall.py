@@ -37,12 +37,7 @@ def document_label(
     if score is None or score != score or sentence_scores is None:
         return None
     check_band(neutral_band)
-    if score <= low:
-        return "negative"
-    if score >= high:
-        return "positive"
-    positive, negative = _clear_sides(sentence_scores, neutral_band)
-    return "mixed" if positive and negative else "neutral"
+    return score_side(score, low, high) or middle_label(sentence_scores, neutral_band)
 
 
 def star_document_label(
@@ -55,13 +50,29 @@ def star_document_label(
     if star_probs is None or np.isnan(star_probs).any() or sentence_scores is None:
         return None
     check_band(neutral_band)
+    return star_side(star_probs) or middle_label(sentence_scores, neutral_band)
+
+
+def score_side(score: float, low: float = LOW_SCORE, high: float = HIGH_SCORE) -> str | None:
+    """`negative` or `positive` where the whole review's score decides; None: the middle."""
+    return "negative" if score <= low else "positive" if score >= high else None
+
+
+def star_side(star_probs: np.ndarray) -> str | None:
+    """`negative` or `positive` where the star model's 1-2 or 4-5 stars outweigh the rest;
+    None: the middle (3 stars likelier, or a tie)."""
     negative, middle, positive = star_probs[:2].sum(), star_probs[2], star_probs[3:].sum()
     if negative > middle and negative >= positive:
         return "negative"
     if positive > middle and positive > negative:
         return "positive"
-    sides = _clear_sides(sentence_scores, neutral_band)
-    return "mixed" if all(sides) else "neutral"
+    return None
+
+
+def middle_label(sentence_scores: Sequence[float | None], neutral_band: float) -> str:
+    """A middle review: `mixed` when one sentence is clearly positive and another clearly
+    negative, else `neutral`."""
+    return "mixed" if all(_clear_sides(sentence_scores, neutral_band)) else "neutral"
 
 
 def expected_stars(star_probs: np.ndarray) -> float | None:

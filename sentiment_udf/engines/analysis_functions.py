@@ -13,9 +13,11 @@ from ..analysis.aspects import DEFAULT_CONTEXT, score_aspects
 from ..analysis.opinions import find_opinions
 from ..analysis.overall import (
     DEFAULT_NEUTRAL_BAND,
-    document_label,
+    check_band,
     expected_stars,
-    star_document_label,
+    middle_label,
+    score_side,
+    star_side,
 )
 from ..analysis.sentences import review_readers, score_sentences
 from ..runtime.registry import load_stars_model, load_tagger
@@ -70,9 +72,10 @@ class AnalysisFunctions:
             model = self.model()
             texts = [t if band is not None else None for t, band in zip(texts, bands)]
             readers = review_readers(model, texts)  # one language judgement per review
-            scored = score_sentences(model, texts, self.cache(), readers)  # None: NULL, refused
             inputs = model.inputs(titles, texts)
-            kept = [i for i, s in enumerate(scored) if s is not None and inputs[i] is not None]
+            kept = [i for i, r in enumerate(readers) if r is not None and inputs[i] is not None]
+            for i in kept:
+                check_band(bands[i] or 0.0)
             starred = self._star_probs(texts, inputs, kept)  # English reviews
             whole: dict[int, np.ndarray] = {}  # the others, read by their sentences' reader
             for reader in {id(r): r for r in readers if r is not None}.values():
@@ -80,16 +83,25 @@ class AnalysisFunctions:
                 probs = reader.predict_proba([inputs[i] for i in mine], self.cache(), guard=False)
                 whole.update(zip(mine, probs))
             labels: list[str | None] = [None] * len(texts)
+            middle = []  # reviews the whole review leaves undecided: their sentences decide
             for i in kept:
-                sentences = [x.score for x in scored[i] or []]
-                band = bands[i] or 0.0
-                labels[i] = (
-                    star_document_label(starred[i], sentences, band)
+                probs = starred[i] if i in starred else whole[i]
+                if np.isnan(probs).any():
+                    continue
+                side = (
+                    star_side(probs)
                     if i in starred
-                    else document_label(
-                        float(whole[i][model.score_index]), sentences, neutral_band=band
-                    )
+                    else score_side(float(probs[model.score_index]))
                 )
+                if side is None:
+                    middle.append(i)
+                labels[i] = side
+            scored = score_sentences(
+                model, [texts[i] for i in middle], self.cache(), [readers[i] for i in middle]
+            )
+            for i, sentences in zip(middle, scored):
+                scores = [x.score for x in sentences or []]
+                labels[i] = middle_label(scores, bands[i] or 0.0)
             return pa.array(labels, type=pa.string())
 
         return sentiment_overall
