@@ -64,3 +64,31 @@ def test_multilingual_benchmark_smoke():
     assert set(report["holdout_multilingual"]) >= {"marc/de", "marc/ja", "marc/zh"}
     assert all(0 <= v["accuracy"] <= 1 for v in report["holdout_multilingual"].values())
     assert report["rows_per_s_sql"]["english"] > 0 and report["rows_per_s_sql"]["non_english"] > 0
+
+
+def test_every_benchmark_script_imports():
+    """Each script's imports still resolve against today's package (a renamed or moved function
+    breaks a script no smoke test runs). Imported, not run: their work sits behind __main__;
+    run.py imports approaches.py and compute_limit.py (no __main__ of their own)."""
+    scripts = sorted(p.stem for p in (ROOT / "benchmarks").glob("*.py"))
+    assert len(scripts) >= 20
+    program = (
+        "import importlib, sys\n"
+        f"sys.path[:0] = [{str(ROOT)!r}, {str(ROOT / 'benchmarks')!r}]\n"
+        "failed = []\n"
+        "for name in sys.argv[1:]:\n"
+        "    try:\n"
+        "        importlib.import_module(name)\n"
+        "    except Exception as exc:\n"
+        "        failed.append(f'{name}: {type(exc).__name__}: {exc}')\n"
+        "print('\\n'.join(failed))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", program, *scripts],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip() == "", done.stdout
