@@ -134,6 +134,43 @@ def test_plugin_rejects_unknown_options():
     assert plugin.config.model == "fast" and plugin.config.model_options == {"threads": 1}
 
 
+def test_every_plugin_option_reaches_the_connection(tiny_model, tmp_path, no_memo):
+    """The options profiles.yml's config block takes, each seen in what the connection answers
+    (the plugin class dbt-duckdb loads, on a real DuckDB connection): names and prefix,
+    positive_label, max_length, long_text, threads, english_only=False (the aspect model too),
+    aspect_model, opinion_model and cache."""
+    pytest.importorskip(
+        "dbt.adapters.duckdb", reason="dbt-duckdb missing: pip install -e '.[test]'"
+    )
+    from sentiment_udf.dbt_plugin import Plugin
+    from sentiment_udf.runtime.model_files import EMBEDDED_MODELS_DIR
+
+    aspects = EMBEDDED_MODELS_DIR / "sentiment-en-aspects-v1"
+    tagger = EMBEDDED_MODELS_DIR / "sentiment-en-targets-v1"
+    config = {
+        "model": str(tiny_model), "prefix": "s_", "names": {"classify_sentiment": "label_of"},
+        "positive_label": "negative", "max_length": 8, "long_text": "chunk", "threads": 1,
+        "english_only": False, "aspect_model": str(aspects), "opinion_model": str(tagger),
+        "cache": str(tmp_path / "c.sqlite"),
+    }  # fmt: skip
+    plugin = Plugin("sentiment_udf", config)
+    con = duckdb.connect()
+    plugin.configure_connection(con)
+    assert {"label_of", "s_sentiment_score", "s_sentiment_aspects"} <= set(plugin.function_names)
+    text = "good value for money " * 20
+    expected = sentiment_udf.SentimentModel(
+        tiny_model, max_length=8, long_text="chunk", threads=1, english_only=False
+    ).predict_proba([text])[0]
+    score = con.execute("SELECT s_sentiment_score(?)", [text]).fetchone()[0]
+    assert score == pytest.approx(expected[0], abs=1e-12)  # P(negative), chunks of 8 tokens
+    assert con.execute("SELECT label_of(?)", [text]).fetchone()[0] in ("negative", "positive")
+    german = "Der Akku ist schrecklich, aber der Bildschirm ist gut."
+    found = con.execute("SELECT s_sentiment_aspects(?, ['Akku'])", [german]).fetchone()[0]
+    assert found[0]["label"] in ("positive", "negative", "neutral", "mixed")  # read, not NULL
+    assert con.execute("SELECT s_sentiment_opinions(?)", [german]).fetchone()[0] is not None
+    assert (tmp_path / "c.sqlite").is_file()  # the cache the config named
+
+
 def test_dbt_with_the_result_cache_scores_nothing_twice(project, tmp_path):
     cache = tmp_path / "results.sqlite"
     profile = project / "profiles.yml"

@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
@@ -344,3 +345,42 @@ def test_a_model_trained_on_other_labels_scores_in_spark(spark, tmp_path):
     frame.createOrReplaceTempView("topic_input")
     got = spark.sql("SELECT id, topic_classify_sentiment(t) AS l FROM topic_input").collect()
     assert [r["l"] for r in sorted(got, key=lambda r: r["id"])] == ["tool", "fruit", "weather"]
+
+
+def test_english_only_false_reaches_the_aspect_model_and_the_check_can_be_skipped(spark):
+    """register_spark(english_only=False): the aspect model reads a German review too (NULL
+    under the default rule, as in DuckDB); check_executors=False runs no Spark job at
+    registration, where the default runs the executor check as one."""
+    from sentiment_udf.spark import register_spark
+
+    context = spark.sparkContext
+    tracker = context.statusTracker()
+
+    def jobs_run_by(register: Callable[[], object], mark: str) -> int:
+        """Spark jobs started by `register` (job ids are sequential: one marker job each side)."""
+        ids = []
+        for side in ("before", "after"):
+            context.setJobGroup(f"{mark}-{side}", "marker")
+            context.parallelize([1]).count()
+            ids.append(max(tracker.getJobIdsForGroup(f"{mark}-{side}")))
+            if side == "before":
+                context.setLocalProperty("spark.jobGroup.id", None)
+                register()
+        context.setLocalProperty("spark.jobGroup.id", None)
+        return ids[1] - ids[0] - 1
+
+    unchecked = jobs_run_by(
+        lambda: register_spark(spark, prefix="anylang_", threads=1, english_only=False,
+                               check_executors=False),  # fmt: skip
+        "unchecked",
+    )
+    checked = jobs_run_by(lambda: register_spark(spark, prefix="checked_", threads=1), "checked")
+    assert (unchecked, checked) == (0, 1)  # the check is one job
+    german = "Der Akku ist schrecklich, aber der Bildschirm ist gut."
+    spark.createDataFrame([(german,)], "t string").createOrReplaceTempView("german_review")
+    row = spark.sql(
+        "SELECT sentiment_aspects(t, array('Akku')) AS guarded, "
+        "anylang_sentiment_aspects(t, array('Akku')) AS read FROM german_review"
+    ).collect()[0]
+    assert row["guarded"] is None
+    assert row["read"][0]["aspect"] == "Akku" and row["read"][0]["mentions"] == 1
