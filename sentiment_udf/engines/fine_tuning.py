@@ -17,6 +17,7 @@ from ..runtime.encoder_tuning import TuningPlan, encode, tune_encoder
 from ..runtime.export import export_checkpoint
 from ..runtime.head_fit import measure
 from ..runtime.model import SentimentModel
+from ..runtime.model_files import config_positions
 from .sql_names import Source, SourceError
 from .trained_folder import place_model_folder
 from .training import Progress, TrainingResult, checkpoint_folder, open_state
@@ -97,20 +98,7 @@ def fine_tune_source(
 def _positions(checkpoint: Path) -> int:
     """The longest input the checkpoint takes (config.json's max_position_embeddings), at most
     512; 512 where the config does not say."""
-    try:
-        value = json.loads((checkpoint / "config.json").read_text(encoding="utf-8")).get(
-            "max_position_embeddings"
-        )
-    except (OSError, ValueError, AttributeError) as exc:
-        raise SourceError(f"{checkpoint / 'config.json'}: not readable JSON ({exc})") from None
-    if value is None:
-        return 512
-    if isinstance(value, bool) or not isinstance(value, int) or value < 2:
-        raise SourceError(
-            f"{checkpoint / 'config.json'}: 'max_position_embeddings' must be a whole number "
-            f"of at least 2, not {value!r}"
-        )
-    return min(value, 512)
+    return min(config_positions(checkpoint / "config.json") or 512, 512)
 
 
 def _checkpoint(base: str | Path | None) -> Path:

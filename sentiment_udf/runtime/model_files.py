@@ -203,6 +203,12 @@ def _labels(settings: dict, config: Path) -> tuple[str, ...]:
     return labels
 
 
+def config_positions(config: Path) -> int | None:
+    """A config.json's max_position_embeddings, checked (None where it does not say); for a
+    checkpoint folder, which locate() does not take (no ONNX file)."""
+    return _max_positions(_read_json(config), config)
+
+
 def _max_positions(settings: dict, config: Path) -> int | None:
     value = settings.get("max_position_embeddings")
     if value is None:
