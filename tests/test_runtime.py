@@ -82,11 +82,15 @@ def test_chunk_mode_is_the_token_weighted_mean_of_windows(tiny_model):
     text = " ".join(["good"] * 40 + ["bad"] * 25)  # 65 tokens: windows of 30, 30 and 5
     windows = model.encoder.windows([text])[0]
     assert [len(w) for w in windows] == [32, 32, 7]
-    per_window = model._score(windows)
+    # Each window's text scored whole (it fits), by the model without chunking: the expected
+    # mean is built from the words, not from the code under test.
+    whole = SentimentModel(tiny_model, max_length=32)
+    window_texts = [" ".join(["good"] * 30), " ".join(["good"] * 10 + ["bad"] * 20), "bad " * 5]
+    per_window = whole.predict_proba(window_texts)
     weights = np.array([32, 32, 7], dtype=float)
     expected = (per_window * weights[:, None]).sum(axis=0) / weights.sum()
     assert np.allclose(model.predict_proba([text])[0], expected)
-    truncated = SentimentModel(tiny_model, max_length=32).predict_proba([text])[0]
+    truncated = whole.predict_proba([text])[0]
     assert not np.allclose(truncated, expected)
 
 
