@@ -117,6 +117,10 @@ def _listing(folder: Path) -> list[str]:
         ),
         ("SELECT 'apple' AS text, 0.5 AS label", [], "labels are classes"),
         ("SELECT 'apple' AS text, 1.5::DOUBLE AS label", [], "labels are classes"),
+        # Labels that would become Python reprs ("b'fruit'", "['fruit']") are refused too.
+        ("SELECT 'apple' AS text, 'fruit'::BLOB AS label", [], "is BLOB: labels are"),
+        ("SELECT 'apple' AS text, ['fruit'] AS label", [], "is VARCHAR[]: labels are"),
+        ("SELECT 'apple' AS text, {'k': 'fruit'} AS label", [], "labels are text"),
         ("SELECT 'apple' AS text, NULL::VARCHAR AS label FROM range(9)", [], "9 of 9 rows skipped"),
         ("SELECT 'apple' AS text, 'fruit' AS label WHERE false", [], "the source is empty"),
         ("SELECT 'apple' AS text, 'fruit' AS label", ["--holdout", "0.95"], "--holdout"),
@@ -136,6 +140,25 @@ def test_input_that_cannot_train_gets_one_line_and_nothing_written(
     assert message in done.stderr, done.stderr
     assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
     assert _listing(work) == []
+
+
+@pytest.mark.parametrize(
+    ("label_sql", "names"),
+    [
+        ("CASE label WHEN 'fruit' THEN 10 WHEN 'tool' THEN 2 ELSE 1 END", ["1", "2", "10"]),
+        ("label = 'fruit'", ["false", "true"]),
+        ("label::ENUM('weather', 'tool', 'fruit')", ["fruit", "tool", "weather"]),
+    ],
+)
+def test_whole_number_boolean_and_enum_labels_are_named_as_sql_shows_them(
+    tmp_path, base, labelled, label_sql, names
+):
+    out = tmp_path / "m"
+    query = f"SELECT text, {label_sql} AS label FROM '{labelled}'"
+    done = run_cli("train", str(out), "--query", query, "--base", str(base), "--quiet")
+    assert done.returncode == 0, done.stderr
+    id2label = json.loads((out / "config.json").read_text())["id2label"]
+    assert [id2label[str(k)] for k in range(len(id2label))] == names
 
 
 def test_a_pair_base_needs_the_pair_column(tmp_path):

@@ -15,6 +15,9 @@ from .sql_names import Source, SourceError, check_columns, quote_identifier
 MIN_ROWS_PER_CLASS = 5
 VALIDATION_SHARE = 0.15
 _FLOAT_TYPES = ("FLOAT", "DOUBLE", "REAL", "DECIMAL")
+_WHOLE_NUMBER_TYPES = {
+    f"{sign}{size}INT" for sign in ("", "U") for size in ("TINY", "SMALL", "", "BIG", "HUGE")
+} | {"INTEGER", "UINTEGER"}
 
 
 @dataclass(frozen=True)
@@ -76,10 +79,13 @@ def read_rows(
             f"--label-column {label_column!r} is {label_type}: labels are classes, not numbers "
             f"to fit; cast them in a query (CAST({label_column} AS INTEGER)) or use text labels"
         )
+    label = quote_identifier(label_column)
+    if label_type not in _WHOLE_NUMBER_TYPES:
+        _check_label_type(label_column, label_type)
+        label = f"{label}::VARCHAR"  # named as SQL shows it: true/false, an ENUM's value
     pair = f"{quote_identifier(pair_column)}::VARCHAR" if pair_column else "''"
     raw = con.execute(
-        f"SELECT {quote_identifier(text_column)}::VARCHAR, {quote_identifier(label_column)}, "
-        f"{pair} FROM {source.sql}",
+        f"SELECT {quote_identifier(text_column)}::VARCHAR, {label}, {pair} FROM {source.sql}",
         list(source.params),
     ).fetchall()
     kept = [
@@ -94,6 +100,16 @@ def read_rows(
     pairs = [row[2] for row in kept] if pair_column else None
     parts = _parts(texts, pairs, targets, holdout)
     return LabelledRows(texts, pairs, targets, labels, parts, len(raw) - len(kept))
+
+
+def _check_label_type(label_column: str, label_type: str) -> None:
+    """Labels are text, whole numbers (above), booleans or an ENUM's values; SourceError else."""
+    if label_type in ("VARCHAR", "BOOLEAN") or label_type.startswith("ENUM("):
+        return
+    raise SourceError(
+        f"--label-column {label_column!r} is {label_type}: labels are text, whole numbers, "
+        f"booleans or ENUM values; cast them in a query (CAST({label_column} AS VARCHAR))"
+    )
 
 
 def _blank(value: object) -> bool:
