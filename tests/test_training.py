@@ -83,6 +83,26 @@ def test_train_from_a_query_gives_a_model_every_function_loads(tmp_path, base, l
     assert not checkpoint_folder(out).exists()
 
 
+def test_a_model_train_made_is_a_base_for_another_train(tmp_path, base, labelled):
+    """Retraining a trained model on new labels: its old head is replaced, not stacked (two
+    heads of the same names made an ONNX file no runtime could load)."""
+    topics = tmp_path / "topics"
+    sentiment_udf.train(f"FROM '{labelled}'", topics, base=base)
+    weather = tmp_path / "weather"
+    done = run_cli(
+        "train", str(weather), "--base", str(topics), "--quiet", "--query",
+        f"SELECT text, label = 'weather' AS label FROM '{labelled}'",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr and "onnxruntime" not in done.stderr, done.stderr
+    con = duckdb.connect()
+    sentiment_udf.register(con, model=weather)
+    labels = con.execute(
+        "SELECT classify_sentiment(t) FROM (VALUES ('storm hail rain'), ('hammer drill')) v(t)"
+    ).fetchall()
+    assert labels == [("true",), ("false",)]
+
+
 def test_cli_trains_and_scores_with_the_result(tmp_path, base, labelled):
     out = tmp_path / "cli_topics"
     done = run_cli(

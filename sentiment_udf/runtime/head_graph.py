@@ -77,15 +77,16 @@ def with_features(model: Any, features: str) -> bytes:
 
 def with_head(model: Any, features: str, weights: np.ndarray, bias: np.ndarray) -> bytes:
     """The graph whose `logits` are features @ weights + bias (float32); the old last layer and
-    whatever only it used are removed."""
+    whatever only it used are removed first (a head `train` fitted before included, so a trained
+    model can be the base of another)."""
     onnx = _onnx()
     helper, numpy_helper = onnx.helper, onnx.numpy_helper
     copy = onnx.ModelProto()
     copy.CopyFrom(model)
     graph = copy.graph
-    keep = [n for n in graph.node if LOGITS_OUTPUT not in n.output]
-    del graph.node[:]
-    graph.node.extend(keep)
+    del graph.output[:]
+    graph.output.append(helper.make_tensor_value_info(features, onnx.TensorProto.FLOAT, None))
+    _prune(copy)
     graph.initializer.extend(
         [
             numpy_helper.from_array(weights.astype(np.float32), "trained_head.weight"),
