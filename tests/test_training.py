@@ -181,6 +181,36 @@ def test_whole_number_boolean_and_enum_labels_are_named_as_sql_shows_them(
     assert [id2label[str(k)] for k in range(len(id2label))] == names
 
 
+@pytest.mark.parametrize(
+    ("arguments", "named"),
+    [
+        ({"query": 3}, "query"),
+        ({"out": None}, "out"),
+        ({"holdout": "0.2"}, "holdout"),
+        ({"holdout": None}, "holdout"),
+        ({"base": 3}, "base"),
+        ({"max_length": "256"}, "max_length"),
+        ({"max_length": 2.5}, "max_length"),
+        ({"max_length": True}, "max_length"),
+        ({"epochs": "2", "fine_tune": True}, "epochs"),
+        ({"replace": "no"}, "replace"),
+        ({"fine_tune": 1}, "fine_tune"),
+        ({"text_column": None}, "text_column"),
+        ({"label_column": 3}, "label_column"),
+        ({"pair_column": 5}, "pair_column"),
+    ],
+)
+def test_python_train_names_an_argument_of_the_wrong_type(tmp_path, base, labelled, arguments, named):
+    """One TypeError naming the argument, before anything is read or written (a string
+    "no" for replace= was taken as true; others failed deep inside with another error)."""
+    work = tmp_path / "work"
+    work.mkdir()
+    given = {"query": f"FROM '{labelled}'", "out": work / "m", "base": base, **arguments}
+    with pytest.raises(TypeError, match=f"train\\(\\): {named} must be"):
+        sentiment_udf.train(given.pop("query"), given.pop("out"), **given)
+    assert _listing(work) == []
+
+
 def test_a_pair_base_needs_the_pair_column(tmp_path):
     done = run_cli(
         "train", str(tmp_path / "m"), "--query", "SELECT 'ok' AS text, 'a' AS label",

@@ -21,7 +21,7 @@ from ..runtime.head_fit import fit_head, measure
 from ..runtime.model_files import ModelFiles, locate, used_file_checksums, verify_manifest
 from .sql_names import Source, SourceError, query_source
 from .trained_folder import write_model_folder
-from .training_options import TrainingOptions
+from .training_options import TrainingOptions, check_train_arguments
 from .training_rows import LabelledRows
 
 CHUNK_ROWS = 256
@@ -70,6 +70,11 @@ def train(
     features. `fine_tune=True` trains a checkpoint folder `base` whole for `epochs` instead
     (torch). A stopped run continues with `resume=True`; `replace=True` replaces a folder an
     earlier train wrote. Returns the held-out figures (also in the folder's MODEL_CARD.md)."""
+    check_train_arguments(
+        query, out, text_column=text_column, label_column=label_column, pair_column=pair_column,
+        base=base, holdout=holdout, max_length=max_length, replace=replace, resume=resume,
+        fine_tune=fine_tune, epochs=epochs,
+    )  # fmt: skip
     options = TrainingOptions(
         text_column, label_column, pair_column, base, holdout, max_length, replace, resume
     )

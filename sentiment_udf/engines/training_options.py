@@ -13,6 +13,22 @@ from .trained_folder import TRAINING_FILE
 from .training_rows import LabelledRows, read_rows
 
 
+def check_train_arguments(query: object, out: object, **arguments: object) -> None:
+    """TypeError naming the first argument of `train()` whose value has the wrong type."""
+    expected: dict[str, tuple[type, ...]] = {
+        "query": (str,), "out": (str, Path), "text_column": (str,), "label_column": (str,),
+        "pair_column": (str, type(None)), "base": (str, Path, type(None)),
+        "holdout": (float, int), "max_length": (int,), "epochs": (int,),
+        "replace": (bool,), "resume": (bool,), "fine_tune": (bool,),
+    }  # fmt: skip
+    for name, value in {"query": query, "out": out, **arguments}.items():
+        kinds = expected[name]
+        numeric_bool = isinstance(value, bool) and bool not in kinds
+        if numeric_bool or not isinstance(value, kinds):
+            wanted = " or ".join("None" if k is type(None) else k.__name__ for k in kinds)
+            raise TypeError(f"train(): {name} must be {wanted}, not {value!r}")
+
+
 @dataclass(frozen=True)
 class TrainingOptions:
     """The columns of the labelled rows, the base model, the share held out, the tokens read per
