@@ -258,3 +258,10 @@ def test_a_malformed_manifest_is_a_model_error_and_is_read_inside_the_folder(
     folder = shutil.copytree(tiny_model, tmp_path / "m")
     (folder / "MANIFEST.json").write_text(json.dumps(manifest))
     _expect_error(folder, fragment)
+
+
+@pytest.mark.parametrize("model", [3, 2.5, b"sentiment-en-reviews-v2", ["fast"]])
+def test_a_model_of_the_wrong_type_is_one_type_error_naming_it(model):
+    for make in (load_model, SentimentModel):
+        with pytest.raises(TypeError, match="model must be a name or a folder"):
+            make(model)

@@ -85,6 +85,8 @@ def resolve_folder(model: str | Path | None) -> Path:
     the embedded ones; else a path, an embedded model's name, or a folder in models_dir()."""
     if model is None:
         return EMBEDDED_MODELS_DIR / EMBEDDED_MODEL_NAME
+    if not isinstance(model, (str, Path)):
+        raise TypeError(f"model must be a name or a folder (str or Path), not {model!r}")
     if isinstance(model, str) and model in MODEL_ALIASES:
         return EMBEDDED_MODELS_DIR / MODEL_ALIASES[model]
     path = Path(model).expanduser()
