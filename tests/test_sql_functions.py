@@ -177,3 +177,29 @@ def test_title_joining_in_sql_matches_the_model_card_rule(con, tiny_model, no_me
     assert got[0] != pytest.approx(
         load_model(tiny_model).predict_proba(["Nice it works"])[0, 1], abs=1e-9
     )  # the period matters
+
+
+OVERALL_REVIEWS = [
+    "The screen is gorgeous. The battery died after a day. It is a phone.",
+    "Great sound, clear and loud. Sadly the cable broke within a week.",
+    "Das Essen war wunderbar, der Service aber leider sehr unfreundlich.",
+    "Works as described. Nothing special.",
+]
+
+
+def test_overall_stays_sentiment_with_a_model_of_other_labels(tmp_path):
+    """sentiment_overall with a model trained on other labels (topics, stars) reads sentiment
+    with the embedded models, as the README says: it used to take the topic model's sentence
+    scores as positivity (mixed or neutral by topic) and its whole score for other languages."""
+    from sentiment_udf.runtime.result_cache import MEMO
+
+    folder = build_tiny_model(tmp_path / "topics", labels=("books", "dvd", "kitchen"))
+    topics, default = duckdb.connect(), duckdb.connect()
+    sentiment_udf.register(topics, folder)
+    sentiment_udf.register(default)
+    query = "SELECT sentiment_overall(t) FROM unnest(?) u(t)"
+    MEMO.clear()
+    expected = default.execute(query, [OVERALL_REVIEWS]).fetchall()
+    MEMO.clear()
+    assert topics.execute(query, [OVERALL_REVIEWS]).fetchall() == expected
+    assert None not in [row[0] for row in expected]  # the German review is read too

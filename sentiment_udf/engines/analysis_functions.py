@@ -20,7 +20,7 @@ from ..analysis.overall import (
     star_side,
 )
 from ..analysis.sentences import review_readers, score_sentences
-from ..runtime.registry import load_stars_model, load_tagger
+from ..runtime.registry import load_stars_model, load_tagger, sentiment_reader
 from ..runtime.term_tagger import TermTagger
 from .arrow_functions import (
     ArrowFunction,
@@ -69,7 +69,7 @@ class AnalysisFunctions:
     def overall(self, name: str) -> ArrowFunction:
         def sentiment_overall(*args: pa.Array) -> pa.Array:
             titles, texts, bands = _overall_arguments(args, name, self.cast_hint)
-            model = self.model()
+            model = sentiment_reader(self.model())
             texts = [t if band is not None else None for t, band in zip(texts, bands)]
             readers = review_readers(model, texts)  # one language judgement per review
             inputs = model.inputs(titles, texts)

@@ -77,6 +77,15 @@ def load_stars_model(threads: int | None = None) -> SentimentModel:
     return loaded
 
 
+def sentiment_reader(model: SentimentModel) -> SentimentModel:
+    """The model whose scores mean sentiment for sentiment_overall: `model` where its labels
+    hold `negative` and `positive`, else (a model trained on other labels: topics, stars) the
+    embedded English model with its threads and language rule."""
+    if {"negative", "positive"} <= set(model.labels):
+        return model
+    return load_model(None, threads=model.threads, languages=model.languages)
+
+
 def multilingual_languages(model: SentimentModel) -> tuple[str, ...] | None:
     """The languages the embedded multilingual model would read for `model` (read from its
     config, nothing loaded), or None where it adds none to `model`'s, gives other labels, or is
