@@ -211,6 +211,24 @@ def test_python_train_names_an_argument_of_the_wrong_type(tmp_path, base, labell
     assert _listing(work) == []
 
 
+def test_replace_keeps_a_trained_folder_holding_files_train_did_not_write(tmp_path, base, labelled):
+    """--replace removed the whole old folder: a labelled file kept inside it (the very source
+    of the run), a database or notes were lost. Now it is refused, naming them."""
+    out = tmp_path / "m"
+    sentiment_udf.train(f"FROM '{labelled}'", out, base=base)
+    source = out / "labelled.parquet"
+    source.write_bytes(labelled.read_bytes())
+    for how in (["--input", str(source)], ["--query", f"FROM '{source}'"]):
+        done = run_cli("train", str(out), *how, "--base", str(base), "--replace", "--quiet")
+        assert done.returncode == 1, done.stdout
+        assert "labelled.parquet" in done.stderr and "--replace" in done.stderr, done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1
+        assert source.read_bytes() == labelled.read_bytes()
+    source.unlink()
+    done = run_cli("train", str(out), "--input", str(labelled), "--base", str(base), "--replace")
+    assert done.returncode == 0, done.stderr  # only what train wrote: replaced as before
+
+
 def test_a_pair_base_needs_the_pair_column(tmp_path):
     done = run_cli(
         "train", str(tmp_path / "m"), "--query", "SELECT 'ok' AS text, 'a' AS label",
@@ -240,11 +258,14 @@ def test_an_existing_folder_is_never_overwritten_unless_asked(tmp_path, base, la
     assert run_cli("train", str(trained), "--query", query, "--base", str(base)).returncode == 0
     again = run_cli("train", str(trained), "--query", query, "--base", str(base))
     assert again.returncode == 1 and "--replace" in again.stderr
-    (trained / "stale.txt").write_text("old")
     assert run_cli(
         "train", str(trained), "--query", query, "--base", str(base), "--replace"
     ).returncode == 0
-    assert "stale.txt" not in _listing(trained)
+    # a file train did not write is never removed by --replace (the next test: a source)
+    (trained / "stale.txt").write_text("old")
+    kept = run_cli("train", str(trained), "--query", query, "--base", str(base), "--replace")
+    assert kept.returncode == 1 and "stale.txt" in kept.stderr
+    assert (trained / "stale.txt").read_text() == "old"
     assert sorted(_listing(tmp_path)) == ["labelled.parquet", "link", "mine", "trained"]
 
 

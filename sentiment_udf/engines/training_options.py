@@ -3,14 +3,18 @@ Python build it once), and the checks of the output folder they share."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 
+from ..runtime.model_files import MANIFEST_NAME
 from .sql_names import Source, SourceError
 from .trained_folder import TRAINING_FILE
 from .training_rows import LabelledRows, read_rows
+
+_OWN_FILES = {MANIFEST_NAME, TRAINING_FILE}
 
 
 def check_train_arguments(query: object, out: object, **arguments: object) -> None:
@@ -59,6 +63,8 @@ class TrainingOptions:
                 f"{target} is not a folder train made (no {TRAINING_FILE}): --replace only "
                 "replaces those; choose a new folder"
             )
+        if target.exists():
+            _check_only_trained_files(target)
         if not target.parent.is_dir():
             raise SourceError(f"{target.parent}: no such folder")
         return target
@@ -89,3 +95,19 @@ class TrainingOptions:
             "max_length": self.max_length,
             "command": command,
         }
+
+
+def _check_only_trained_files(target: Path) -> None:
+    """SourceError where the folder to replace holds anything train did not write (its manifest's
+    files, the manifest, TRAINING.json): a labelled source kept there, notes, a database."""
+    try:
+        written = set(json.loads((target / MANIFEST_NAME).read_text("utf-8")))
+    except (OSError, ValueError):
+        written = set()
+    others = sorted(p.name for p in target.iterdir() if p.name not in written | _OWN_FILES)
+    if others:
+        shown = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
+        raise SourceError(
+            f"{target} holds files train did not write ({shown}): --replace would remove them; "
+            "move them out or choose a new folder"
+        )
