@@ -167,6 +167,17 @@ def test_eval_label_map_and_values_shown_as_they_are(tiny_model, tmp_path):
     assert_one_line_error(wrong, "maps to great")
 
 
+def test_eval_with_a_text_column_as_labels_gets_a_short_line(tiny_model, tmp_path):
+    """The review texts given as the label column: the message quoted ten whole reviews (32 kB
+    on reviews_dev.csv); now a few, cut, and a count."""
+    path = tmp_path / "labelled.csv"
+    path.write_text("text\n" + "".join(f"review {i} {'words ' * 200}\n" for i in range(30)))
+    done = cli("eval", "--input", str(path), "--text-column", "text", "--label-column", "text",
+               "--model", str(tiny_model))  # fmt: skip
+    assert_one_line_error(done, "30 values the model does not know", "and 25 more", "--label-map")
+    assert len(done.stderr) < 600, done.stderr
+
+
 def test_cli_long_text_and_unknown_model_name(tiny_model, tmp_path):
     text = "good " * 700 + "awful " * 700
     got = cli("query", f"SELECT sentiment_score('{text}') AS s", "--model", str(tiny_model),

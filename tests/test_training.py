@@ -229,6 +229,16 @@ def test_replace_keeps_a_trained_folder_holding_files_train_did_not_write(tmp_pa
     assert done.returncode == 0, done.stderr  # only what train wrote: replaced as before
 
 
+def test_a_label_column_of_free_text_gets_a_short_line(tmp_path, base):
+    """Every text its own class (a title given as the label column): the message named all
+    2,000 classes in one 40 kB line; now a few and a count."""
+    query = "SELECT 'text ' || i AS text, 'title number ' || i AS label FROM range(2000) t(i)"
+    done = run_cli("train", str(tmp_path / "m"), "--query", query, "--base", str(base))
+    assert done.returncode == 1
+    assert "2,000 of 2,000 classes" in done.stderr and "and 1,995 more" in done.stderr
+    assert len(done.stderr) < 400 and len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
 def test_a_pair_base_needs_the_pair_column(tmp_path):
     done = run_cli(
         "train", str(tmp_path / "m"), "--query", "SELECT 'ok' AS text, 'a' AS label",

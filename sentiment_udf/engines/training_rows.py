@@ -141,11 +141,15 @@ def _check_classes(labels: tuple[str, ...], targets: np.ndarray, total: int, ski
         )
     counts = np.bincount(targets, minlength=len(labels))
     few = [
-        f"{labels[k]!r} ({counts[k]})" for k in range(len(labels)) if counts[k] < MIN_ROWS_PER_CLASS
+        f"{labels[k][:40]!r} ({counts[k]})"
+        for k in range(len(labels))
+        if counts[k] < MIN_ROWS_PER_CLASS
     ]
     if few:
+        shown = ", ".join(few[:5]) + (f" and {len(few) - 5:,} more" if len(few) > 5 else "")
+        which = f"{len(few):,} of {len(labels):,} classes: " if len(few) > 5 else "class "
         raise SourceError(
-            f"too few rows for class {', '.join(few)}: each class needs {MIN_ROWS_PER_CLASS} or "
+            f"too few rows for {which}{shown}: each class needs {MIN_ROWS_PER_CLASS} or "
             f"more{skipped_note}"
         )
 
