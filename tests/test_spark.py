@@ -202,6 +202,33 @@ def test_sentences_overall_aspects_and_opinions_match_duckdb(spark, no_memo):
     assert no_memo() > 0  # DuckDB's side ran the models (Spark's workers are other processes)
 
 
+@pytest.mark.parametrize(
+    ("options", "fragment"),
+    [
+        ({"cache": 2}, "cache must be"),
+        ({"cache": 3.5}, "cache must be"),
+        ({"positive_label": 3}, "positive_label must be"),
+        ({"model": 3}, "model must be"),
+        ({"prefix": None}, "prefix must be"),
+        ({"check_timeout": "10"}, "check_timeout must be"),
+        ({"check_timeout": float("nan")}, "check_timeout must be"),
+        ({"check_timeout": -1}, "check_timeout must be"),
+        ({"check_executors": "no"}, "check_executors must be"),
+    ],
+)
+def test_register_spark_names_an_argument_of_the_wrong_type(spark, tmp_path, options, fragment):
+    """Item 21 on Spark: cache=2 became a cache file named "2", a str or NaN timeout failed
+    late or waited for nothing. One error naming the argument, nothing registered."""
+    from sentiment_udf.spark import register_spark
+
+    before = {f.name for f in spark.catalog.listFunctions()}
+    with pytest.raises((TypeError, ValueError), match=f"register_spark\\(\\): {fragment}"):
+        register_spark(spark, **{"prefix": "bad_", "check_executors": False, **options})
+    assert {f.name for f in spark.catalog.listFunctions()} == before
+    with pytest.raises(TypeError, match="register_spark\\(\\): spark must be a SparkSession"):
+        register_spark(3)
+
+
 def test_register_spark_with_a_result_cache(spark, tmp_path):
     from sentiment_udf.runtime.result_cache import ResultCache
     from sentiment_udf.spark import register_spark

@@ -198,6 +198,7 @@ def test_whole_number_boolean_and_enum_labels_are_named_as_sql_shows_them(
         ({"text_column": None}, "text_column"),
         ({"label_column": 3}, "label_column"),
         ({"pair_column": 5}, "pair_column"),
+        ({"con": 3}, "con"),
     ],
 )
 def test_python_train_names_an_argument_of_the_wrong_type(tmp_path, base, labelled, arguments, named):

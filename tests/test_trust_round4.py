@@ -555,6 +555,8 @@ def test_shell_read_of_a_file_that_is_not_utf8_keeps_the_session(tiny_model, tmp
 def test_bad_register_arguments_fail_with_their_name_and_register_nothing(tiny_model, options, fragment):
     import sentiment_udf
 
+    with pytest.raises(TypeError, match="register\\(\\): con must be a DuckDB connection"):
+        sentiment_udf.register(3, tiny_model)  # the connection itself of the wrong type
     con = duckdb.connect()
     kwargs = {"model": tiny_model, **options}
     with pytest.raises((TypeError, ValueError), match=fragment):

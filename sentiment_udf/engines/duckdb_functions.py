@@ -79,6 +79,8 @@ def register(
     long_text, threads, onnx_file, token_budget). Registering a name again replaces it.
     `macros=True` also adds the TEMP macros of sql/macros.sql (sentiment_label, ...).
     """
+    if con is not None and not isinstance(con, duckdb.DuckDBPyConnection):
+        raise TypeError(f"register(): con must be a DuckDB connection or None, not {con!r}")
     con = duckdb.default_connection() if con is None else con
     check_model_options(model_options, "register")
     chosen = function_names(prefix, names, macros)

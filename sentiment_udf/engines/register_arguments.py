@@ -58,18 +58,40 @@ def function_names(prefix: Any, names: Any, macros: Any) -> dict[str, str]:
     return chosen
 
 
-def check_register_arguments(model: Any, positive_label: Any, cache: Any) -> None:
+def check_register_arguments(
+    model: Any, positive_label: Any, cache: Any, caller: str = "register"
+) -> None:
     """TypeError naming the argument for a value of the wrong type."""
     if model is not None and not isinstance(model, (str, Path)) and not hasattr(model, "predict_proba"):
-        raise TypeError(f"register(): model must be a name, a folder or a model, not {model!r}")
+        raise TypeError(f"{caller}(): model must be a name, a folder or a model, not {model!r}")
     if positive_label is not None and (not isinstance(positive_label, str) or not positive_label):
-        raise TypeError(f"register(): positive_label must be a label name, not {positive_label!r}")
+        raise TypeError(f"{caller}(): positive_label must be a label name, not {positive_label!r}")
     if cache is not None and not isinstance(cache, (bool, str, Path)):
         raise TypeError(
-            f"register(): cache must be True, False, None or a file path, not {cache!r}"
+            f"{caller}(): cache must be True, False, None or a file path, not {cache!r}"
         )
     if isinstance(cache, str) and not cache.strip():
-        raise ValueError("register(): cache must name a file, not an empty string")
+        raise ValueError(f"{caller}(): cache must name a file, not an empty string")
+
+
+def check_spark_arguments(
+    spark: Any, prefix: Any, check_executors: Any, check_timeout: Any
+) -> None:
+    """register_spark()'s own arguments: TypeError or ValueError naming the one that is wrong."""
+    if not (hasattr(spark, "udf") and hasattr(spark, "sparkContext")):
+        raise TypeError(f"register_spark(): spark must be a SparkSession, not {spark!r}")
+    if not isinstance(prefix, str):
+        raise TypeError(f"register_spark(): prefix must be a str, not {prefix!r}")
+    if not isinstance(check_executors, bool):
+        raise TypeError(
+            f"register_spark(): check_executors must be True or False, not {check_executors!r}"
+        )
+    number = isinstance(check_timeout, (int, float)) and not isinstance(check_timeout, bool)
+    if not number or not 0 < check_timeout < float("inf"):
+        raise ValueError(
+            f"register_spark(): check_timeout must be a number of seconds > 0, not "
+            f"{check_timeout!r}"
+        )
 
 
 def _builtin_functions() -> set[str]:

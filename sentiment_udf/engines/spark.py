@@ -21,6 +21,7 @@ from ..runtime.result_cache import open_cache
 from . import result_types
 from .analysis_functions import AnalysisFunctions
 from .arrow_functions import FunctionSet, check_positive_label, language_function
+from .register_arguments import check_register_arguments, check_spark_arguments
 from .result_types import SENTIMENT_TYPE
 from .result_types import spark_type as spark_ddl
 from .spark_check import DEFAULT_CHECK_SECONDS
@@ -57,6 +58,11 @@ def register_spark(
         raise ModelError(
             "register_spark needs pyspark >= 4.1 (arrow_udf): pip install '.[spark]'"
         ) from None
+    check_spark_arguments(spark, prefix, check_executors, check_timeout)
+    check_register_arguments(model, positive_label, cache, "register_spark")
+    for role, ref in (("aspect_model", aspect_model), ("opinion_model", opinion_model)):
+        if ref is not None and not isinstance(ref, (str, Path)):
+            raise TypeError(f"register_spark(): {role} must be a name or a folder, not {ref!r}")
     check_model_options(model_options, "register_spark")
     if model_options.get("threads") is None:  # a task's share of an executor, not the host's
         model_options["threads"] = _task_cpus(spark)

@@ -71,7 +71,7 @@ def train(
     (torch). A stopped run continues with `resume=True`; `replace=True` replaces a folder an
     earlier train wrote. Returns the held-out figures (also in the folder's MODEL_CARD.md)."""
     check_train_arguments(
-        query, out, text_column=text_column, label_column=label_column, pair_column=pair_column,
+        query, out, con=con, text_column=text_column, label_column=label_column, pair_column=pair_column,
         base=base, holdout=holdout, max_length=max_length, replace=replace, resume=resume,
         fine_tune=fine_tune, epochs=epochs,
     )  # fmt: skip

@@ -24,6 +24,7 @@ def check_train_arguments(query: object, out: object, **arguments: object) -> No
         "pair_column": (str, type(None)), "base": (str, Path, type(None)),
         "holdout": (float, int), "max_length": (int,), "epochs": (int,),
         "replace": (bool,), "resume": (bool,), "fine_tune": (bool,),
+        "con": (duckdb.DuckDBPyConnection, type(None)),
     }  # fmt: skip
     for name, value in {"query": query, "out": out, **arguments}.items():
         kinds = expected[name]
