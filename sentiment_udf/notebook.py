@@ -16,11 +16,18 @@ from typing import IO
 
 from .runtime.activity import TEXTS_ANSWERED, activity_text
 
+MIN_EVERY = 0.1  # seconds between redraws; less floods a notebook cell
+
 
 @contextlib.contextmanager
 def show_progress(every: float = 1.0, stream: IO[str] | None = None) -> Iterator[None]:
     """Within the block, redraw one line every `every` seconds: texts scored so far, per second
     and the time taken (in Jupyter the line updates in place under the cell)."""
+    number = isinstance(every, (int, float)) and not isinstance(every, bool)
+    if not number or not MIN_EVERY <= every < float("inf"):
+        raise ValueError(
+            f"show_progress(): every must be a number of seconds >= {MIN_EVERY}, not {every!r}"
+        )
     out = stream or sys.stderr
     first, started = TEXTS_ANSWERED.value, time.perf_counter()
     done = threading.Event()

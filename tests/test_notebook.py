@@ -43,3 +43,18 @@ def test_quickstart_notebook_runs_and_draws_the_chart(tmp_path, monkeypatch):
     found = int(printed.split(" praised or criticised targets in 200 reviews")[0].split()[-1])
     assert found > 200  # real reviews name several targets each
     assert opinion_chart.stat().st_size > 10_000 and opinion_chart.read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize("every", [0, -1, "1", float("nan"), float("inf"), 0.01, True])
+def test_show_progress_refuses_an_interval_that_would_spin_or_never_draw(every):
+    """every=0 (or below) drew in a busy loop, flooding the cell; a str killed the drawing
+    thread with a traceback. One ValueError naming `every`, before any thread starts."""
+    import io
+
+    import sentiment_udf
+
+    printed = io.StringIO()
+    with pytest.raises(ValueError, match="show_progress\\(\\): every must be"):
+        with sentiment_udf.show_progress(every, stream=printed):
+            pass
+    assert printed.getvalue() == ""
