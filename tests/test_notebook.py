@@ -54,7 +54,9 @@ def test_show_progress_refuses_an_interval_that_would_spin_or_never_draw(every):
     import sentiment_udf
 
     printed = io.StringIO()
-    with pytest.raises(ValueError, match="show_progress\\(\\): every must be"):
-        with sentiment_udf.show_progress(every, stream=printed):
-            pass
+    with (
+        pytest.raises(ValueError, match="show_progress\\(\\): every must be"),
+        sentiment_udf.show_progress(every, stream=printed),
+    ):
+        pass
     assert printed.getvalue() == ""
