@@ -265,3 +265,18 @@ def test_a_model_of_the_wrong_type_is_one_type_error_naming_it(model):
     for make in (load_model, SentimentModel):
         with pytest.raises(TypeError, match="model must be a name or a folder"):
             make(model)
+
+
+def test_texts_may_come_as_any_iterable_but_not_a_non_iterable(tiny_model, no_memo):
+    """A generator failed with "object of type 'generator' has no len()" after its items were
+    checked (and consumed); a number with "'int' object is not iterable"."""
+    model = SentimentModel(tiny_model)
+    texts = ["good", None, "awful"]
+    from_generator = model.predict_proba(t for t in texts)
+    from_list = model.predict_proba(texts)
+    assert np.array_equal(from_generator, from_list, equal_nan=True)
+    assert no_memo() >= 2  # the first side ran the model, not only the memo
+    assert model.predict(iter(texts)) == model.predict(texts)
+    for wrong in (3, None):
+        with pytest.raises(TypeError, match="take a list of texts, not"):
+            model.predict_proba(wrong)

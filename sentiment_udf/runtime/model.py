@@ -6,7 +6,7 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Literal
@@ -165,7 +165,7 @@ class SentimentModel:
 
     def predict_proba(
         self,
-        texts: Sequence[str | None],
+        texts: Iterable[str | None],
         cache: ResultCache | None = None,
         guard: bool = True,
     ) -> np.ndarray:
@@ -278,7 +278,7 @@ class SentimentModel:
         sequences, starts = self.encoder.pairs([p[0] for p in pairs], [p[1] for p in pairs])
         return list(self._score(sequences, starts))
 
-    def predict(self, texts: Sequence[str | None]) -> list[str | None]:
+    def predict(self, texts: Iterable[str | None]) -> list[str | None]:
         """The most probable label of each text (None for None or blank text)."""
         return self.labels_of(self.predict_proba(texts))
 
@@ -426,12 +426,20 @@ if hasattr(os, "register_at_fork"):  # POSIX: multiprocessing's fork start metho
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-def _checked_texts(texts: Sequence[str | None]) -> Sequence[str | None]:
-    """`texts` as given, after checking it is a sequence of str or None (not one string)."""
+def _checked_texts(texts: Iterable[str | None]) -> Sequence[str | None]:
+    """`texts` as a sequence (a generator or other iterable made a list), after checking it
+    holds str or None (and is not one string)."""
     if isinstance(texts, (str, bytes)):
         raise TypeError(
             "predict_proba() and predict() take a list of texts, not one string: wrap it as [text]"
         )
+    if not isinstance(texts, Sequence):
+        try:
+            texts = list(texts)
+        except TypeError:
+            raise TypeError(
+                f"predict_proba() and predict() take a list of texts, not {type(texts).__name__}"
+            ) from None
     for index, text in enumerate(texts):
         if text is not None and not isinstance(text, str):
             raise TypeError(f"texts[{index}] is {type(text).__name__}, not str or None")
