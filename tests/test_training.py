@@ -142,6 +142,12 @@ def _listing(folder: Path) -> list[str]:
         ("SELECT 'apple' AS text, ['fruit'] AS label", [], "is VARCHAR[]: labels are"),
         ("SELECT 'apple' AS text, {'k': 'fruit'} AS label", [], "labels are text"),
         ("SELECT 'apple' AS text, NULL::VARCHAR AS label FROM range(9)", [], "9 of 9 rows skipped"),
+        (
+            "SELECT 'text ' || i AS text, ['Fruit', 'fruit', 'tool'][i % 3 + 1] AS label "
+            "FROM range(30) t(i)",
+            [],
+            "'Fruit' and 'fruit' differ only in case",
+        ),
         ("SELECT 'apple' AS text, 'fruit' AS label WHERE false", [], "the source is empty"),
         ("SELECT 'apple' AS text, 'fruit' AS label", ["--holdout", "0.95"], "--holdout"),
         ("SELECT 'apple' AS words, 'fruit' AS label", [], "words"),

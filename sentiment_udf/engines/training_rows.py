@@ -139,6 +139,15 @@ def _check_classes(labels: tuple[str, ...], targets: np.ndarray, total: int, ski
         raise SourceError(
             f"training needs two classes or more; the labels hold {found}{skipped_note}"
         )
+    folded: dict[str, str] = {}
+    for label in labels:
+        if label.casefold() in folded:
+            raise SourceError(
+                f"labels {folded[label.casefold()][:40]!r} and {label[:40]!r} differ only in case "
+                "(labels are matched case-insensitively): write them one way, e.g. lower(label) "
+                "in a query"
+            )
+        folded[label.casefold()] = label
     counts = np.bincount(targets, minlength=len(labels))
     few = [
         f"{labels[k][:40]!r} ({counts[k]})"
