@@ -10,7 +10,7 @@ import duckdb
 
 from ..runtime.model import SentimentModel
 from ..runtime.result_cache import ResultCache
-from .sql_names import Source, SourceError, check_columns, quote_identifier
+from .sql_names import Source, SourceError, check_columns, first_few, quote_identifier
 
 
 @dataclass(frozen=True)
@@ -126,12 +126,10 @@ def evaluate(
     truth = [mapping.get(str(row[0]), str(row[0]).lower()) for row in rows]
     unknown = sorted({str(raw[0]) for raw, t in zip(rows, truth) if t not in model.labels})
     if unknown:
-        shown = ", ".join(repr(u[:40]) for u in unknown[:5])
-        more = f" and {len(unknown) - 5:,} more" if len(unknown) > 5 else ""
         count = f"{len(unknown):,} values" if len(unknown) > 5 else "values"
         raise SourceError(
             f"--label-column {label_column!r} has {count} the model does not know: "
-            f"{shown}{more} (model labels: "
+            f"{first_few([repr(u[:40]) for u in unknown])} (model labels: "
             f"{', '.join(model.labels)}; map them with --label-map VALUE=LABEL)"
         )
     inputs = model.inputs([row[1] for row in rows], [row[2] for row in rows])

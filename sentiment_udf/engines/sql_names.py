@@ -23,6 +23,12 @@ class SourceError(ValueError):
     """A table, column or file the user named does not exist or does not fit."""
 
 
+def first_few(items: list[str], shown: int = 5) -> str:
+    """Up to `shown` of `items`, comma-joined, then "and N more": an error stays one short line."""
+    rest = len(items) - shown
+    return ", ".join(items[:shown]) + (f" and {rest:,} more" if rest > 0 else "")
+
+
 @dataclass(frozen=True)
 class Source:
     """Rows to read: a FROM clause (table, view or file reader) with its parameters, and what it

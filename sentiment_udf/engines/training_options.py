@@ -10,7 +10,7 @@ from pathlib import Path
 import duckdb
 
 from ..runtime.model_files import MANIFEST_NAME
-from .sql_names import Source, SourceError
+from .sql_names import Source, SourceError, first_few
 from .trained_folder import TRAINING_FILE
 from .training_rows import LabelledRows, read_rows
 
@@ -107,8 +107,7 @@ def _check_only_trained_files(target: Path) -> None:
         written = set()
     others = sorted(p.name for p in target.iterdir() if p.name not in written | _OWN_FILES)
     if others:
-        shown = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
         raise SourceError(
-            f"{target} holds files train did not write ({shown}): --replace would remove them; "
+            f"{target} holds files train did not write ({first_few(others)}): --replace would remove them; "
             "move them out or choose a new folder"
         )

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import duckdb
 import numpy as np
 
-from .sql_names import Source, SourceError, check_columns, quote_identifier
+from .sql_names import Source, SourceError, check_columns, first_few, quote_identifier
 
 MIN_ROWS_PER_CLASS = 5
 VALIDATION_SHARE = 0.15
@@ -155,10 +155,9 @@ def _check_classes(labels: tuple[str, ...], targets: np.ndarray, total: int, ski
         if counts[k] < MIN_ROWS_PER_CLASS
     ]
     if few:
-        shown = ", ".join(few[:5]) + (f" and {len(few) - 5:,} more" if len(few) > 5 else "")
         which = f"{len(few):,} of {len(labels):,} classes: " if len(few) > 5 else "class "
         raise SourceError(
-            f"too few rows for {which}{shown}: each class needs {MIN_ROWS_PER_CLASS} or "
+            f"too few rows for {which}{first_few(few)}: each class needs {MIN_ROWS_PER_CLASS} or "
             f"more{skipped_note}"
         )
 
