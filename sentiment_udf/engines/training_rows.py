@@ -73,15 +73,8 @@ def read_rows(
     if pair_column:
         columns["--pair-column"] = pair_column
     types = check_columns(con, source, columns, text_columns=("--text-column", "--pair-column"))
-    label_type = types[label_column].upper()
-    if label_type.startswith(_FLOAT_TYPES):
-        raise SourceError(
-            f"--label-column {label_column!r} is {label_type}: labels are classes, not numbers "
-            f"to fit; cast them in a query (CAST({label_column} AS INTEGER)) or use text labels"
-        )
     label = quote_identifier(label_column)
-    if label_type not in _WHOLE_NUMBER_TYPES:
-        _check_label_type(label_column, label_type)
+    if not _whole_number_labels(label_column, types[label_column].upper()):
         label = f"{label}::VARCHAR"  # named as SQL shows it: true/false, an ENUM's value
     pair = f"{quote_identifier(pair_column)}::VARCHAR" if pair_column else "''"
     raw = con.execute(
@@ -102,10 +95,18 @@ def read_rows(
     return LabelledRows(texts, pairs, targets, labels, parts, len(raw) - len(kept))
 
 
-def _check_label_type(label_column: str, label_type: str) -> None:
-    """Labels are text, whole numbers (above), booleans or an ENUM's values; SourceError else."""
+def _whole_number_labels(label_column: str, label_type: str) -> bool:
+    """Whether the labels are whole numbers (read as numbers: stars sort 1-5); text, booleans
+    and an ENUM's values are the others taken; SourceError for any other type."""
+    if label_type in _WHOLE_NUMBER_TYPES:
+        return True
     if label_type in ("VARCHAR", "BOOLEAN") or label_type.startswith("ENUM("):
-        return
+        return False
+    if label_type.startswith(_FLOAT_TYPES):
+        raise SourceError(
+            f"--label-column {label_column!r} is {label_type}: labels are classes, not numbers "
+            f"to fit; cast them in a query (CAST({label_column} AS INTEGER)) or use text labels"
+        )
     raise SourceError(
         f"--label-column {label_column!r} is {label_type}: labels are text, whole numbers, "
         f"booleans or ENUM values; cast them in a query (CAST({label_column} AS VARCHAR))"
@@ -123,7 +124,7 @@ def _name(label: object) -> str:
 def _label_names(values: list[object]) -> tuple[str, ...]:
     """The classes in order: numbers by value (stars 1-5), else text as sorted."""
     names = {_name(v) for v in values}
-    if values and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in values):
+    if values and all(isinstance(v, (int, np.integer)) for v in values):  # booleans come as text
         return tuple(sorted(names, key=int))
     return tuple(sorted(names))
 
