@@ -91,7 +91,9 @@ def test_a_task_no_worker_can_take_fails_registration_after_the_timeout(cluster_
     message = report["unschedulable"]
     assert message.startswith("register_spark: the executor check did not run within 6 s")
     assert "spark.task.cpus=2" in message and "\n" not in message
-    assert 6 <= report["unschedulable_seconds"] < 60
+    # It waited the whole timeout; a hang instead of the error ends in the driver's 400 s limit
+    # above (no upper bound on a shared machine's clock here).
+    assert report["unschedulable_seconds"] >= 6
 
 
 def test_executors_import_the_shipped_package_and_run_one_thread_per_task(cluster_run):
