@@ -246,6 +246,23 @@ def test_a_label_column_of_free_text_gets_a_short_line(tmp_path, base):
     assert len(done.stderr) < 400 and len(done.stderr.strip().splitlines()) == 1, done.stderr
 
 
+def test_the_trained_line_names_a_few_labels_each_on_one_line(tmp_path, base):
+    """300 classes were all listed in the 'trained ...' line, a label holding a newline split it
+    and a 100 kB label was printed whole; now a few labels, cut and quoted where needed."""
+    query = (
+        "SELECT 'apple banana ' || i AS text, CASE WHEN i % 12 = 0 THEN 'Good' || chr(10) || "
+        "'line' WHEN i % 12 = 1 THEN repeat('X', 100000) ELSE 'class ' || (i % 12) END AS label "
+        "FROM range(120) t(i)"
+    )
+    done = run_cli("train", str(tmp_path / "m"), "--query", query, "--base", str(base), "--quiet")
+    assert done.returncode == 0, done.stderr
+    trained = done.stdout.splitlines()[0]
+    assert trained.startswith("trained ") and "12 classes: " in trained
+    assert "and 2 more" in trained and len(trained) < 400, trained
+    assert "'Good\\nline'" in trained and repr("X" * 40) in trained and "0 skipped" in trained
+    assert done.stdout.splitlines()[1].startswith("held out: ")
+
+
 def test_a_pair_base_needs_the_pair_column(tmp_path):
     done = run_cli(
         "train", str(tmp_path / "m"), "--query", "SELECT 'ok' AS text, 'a' AS label",

@@ -20,6 +20,7 @@ from ..engines.sql_names import (
     ROW_NUMBER_COLUMN,
     SourceError,
     file_source,
+    first_few,
     materialised,
     numbered,
     query_source,
@@ -654,13 +655,20 @@ def train(
     figures = result.holdout
     click.echo(
         f"trained {result.folder} on {result.rows:,} rows ({len(result.labels)} classes: "
-        f"{', '.join(result.labels)}; {result.skipped:,} skipped) in {result.seconds:.1f} s\n"
+        f"{first_few([_shown_label(label) for label in result.labels], 10)}; "
+        f"{result.skipped:,} skipped) in {result.seconds:.1f} s\n"
         f"held out: accuracy {figures['accuracy']:.3f}, macro-F1 {figures['macro_f1']:.3f}, "
         f"calibration error {figures['calibration_error']:.3f} "
         f"({result.folder / 'MODEL_CARD.md'})\n"
         f"use it: sentiment_udf.register(con, model={str(result.folder)!r}) or --model "
         f"{shlex.quote(str(result.folder))}"
     )
+
+
+def _shown_label(label: str) -> str:
+    """A label as the one-line summary shows it: as is, or quoted and cut to 40 characters when
+    it is long or holds a newline or other unprintable character."""
+    return label if label.isprintable() and len(label) <= 40 else repr(label[:40])
 
 
 @main.group()
