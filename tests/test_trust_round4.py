@@ -100,11 +100,14 @@ def test_query_output_onto_a_file_the_query_or_a_view_reads_is_refused(tiny_mode
     db = tmp_path / "v.duckdb"
     con = duckdb.connect(str(db))
     con.execute(f"CREATE VIEW v AS SELECT * FROM read_csv('{csv_source}')")
+    con.execute(f"CREATE VIEW w AS SELECT * FROM '{csv_source}'")  # DuckDB keeps it as "..."
     con.close()
     cases = [
         (source, f"SELECT id, classify_sentiment(review) AS l FROM '{source}'", "parquet", None),
         (source, f"SELECT * FROM read_parquet('{tmp_path}/in.*')", "parquet", None),
         (csv_source, "SELECT id, classify_sentiment(review) AS l FROM v", "csv", db),
+        (csv_source, "SELECT id, classify_sentiment(review) AS l FROM w", "csv", db),
+        (csv_source, f'SELECT * FROM "{csv_source}"', "csv", None),
         (csv_source, f"FROM read_csv(['{csv_source}'])", "csv", None),
     ]
     for output, sql, fmt, database in cases:
@@ -117,17 +120,20 @@ def test_query_output_onto_a_file_the_query_or_a_view_reads_is_refused(tiny_mode
 
 def test_score_output_onto_the_database_or_a_file_the_query_reads_is_refused(tiny_model, tmp_path):
     source = _write(tmp_path / "in.parquet", 10)
+    viewed = _write(tmp_path / "viewed.parquet", 10)
     db = tmp_path / "shop.duckdb"
     con = duckdb.connect(str(db))
     con.execute(f"CREATE TABLE r AS FROM '{source}'")
     con.execute(f"CREATE VIEW v AS FROM read_parquet('{source}')")
+    con.execute(f"CREATE VIEW w AS FROM '{viewed}'")  # DuckDB keeps it as FROM "..."
     con.close()
-    digests = {p: _digest(p) for p in (source, db)}
+    digests = {p: _digest(p) for p in (source, viewed, db)}
     cases = [
         ("--db", str(db), "--table", "r", "--output", str(db)),
         ("--query", f"FROM '{source}'", "--output", str(source)),
         ("--db", str(db), "--query", "FROM v", "--output", str(source)),
         ("--db", str(db), "--table", "v", "--output", str(source)),
+        ("--db", str(db), "--table", "w", "--output", str(viewed)),
         ("--db", str(db), "--query", "FROM r", "--output", str(db)),
     ]
     for case in cases:

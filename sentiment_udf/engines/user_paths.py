@@ -37,21 +37,27 @@ def check_output_file(output: str | Path | None, what: str = "a file") -> None:
         raise SourceError(f"{output}: folder {path.parent} does not exist")
 
 
-def _string_literals(sql: str) -> list[str]:
-    """The string constants of `sql` ('...' with '' inside), as DuckDB's tokenizer finds them."""
+def _quoted_words(sql: str) -> list[str]:
+    """The string constants ('...') and quoted names ("...") of `sql`, as DuckDB's tokenizer
+    finds them: a file is read as FROM 'x.csv' or FROM "x.csv", and DuckDB keeps a view's
+    FROM 'x.csv' as FROM "x.csv"."""
     try:
         tokens = duckdb.tokenize(sql)
     except duckdb.Error:
         return []
     found = []
     for position, kind in tokens:
-        if kind != duckdb.token_type.string_const or sql[position] != "'":
+        quote = sql[position]
+        if (kind, quote) not in (
+            (duckdb.token_type.string_const, "'"),
+            (duckdb.token_type.identifier, '"'),
+        ):
             continue
         end, text = position + 1, []
         while end < len(sql):
-            if sql[end] == "'":
-                if sql[end + 1 : end + 2] == "'":
-                    text.append("'")
+            if sql[end] == quote:
+                if sql[end + 1 : end + 2] == quote:
+                    text.append(quote)
                     end += 2
                     continue
                 break
@@ -78,7 +84,7 @@ def files_a_query_may_read(con: duckdb.DuckDBPyConnection, sql: str) -> dict[Pat
     against it."""
     found: dict[Path, str] = {}
     for text in (sql, *_stored_sql(con)):
-        for literal in _string_literals(text):
+        for literal in _quoted_words(text):
             if not literal or "\x00" in literal or len(literal) > 4096:
                 continue
             path = os.path.expanduser(literal)
