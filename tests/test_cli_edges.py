@@ -225,6 +225,38 @@ def test_shell_dot_commands_like_duckdbs(tiny_model, tmp_path):
     assert errors[1].startswith("Run Time: ") and len(errors) == 2
 
 
+def test_shell_output_never_lands_on_a_source_or_through_a_link(tiny_model, tmp_path):
+    """`.output shop.duckdb` in a shell on that database truncated it (every table lost); a file
+    a statement reads was emptied before the statement ran; a link sent results to its target.
+    Now each is one line of error, the file untouched, and the session goes on."""
+    db, data, kept = tmp_path / "shop.duckdb", tmp_path / "data.csv", tmp_path / "notes.txt"
+    data.write_text("r\ngood\n")
+    kept.write_text("keep\n")
+    (tmp_path / "link.txt").symlink_to(kept)
+    (tmp_path / "viewed.csv").write_text("r\nviewed\n")
+    setup = duckdb.connect(str(db))
+    setup.execute("CREATE TABLE reviews AS SELECT 'fine' AS r")
+    setup.execute(f"CREATE VIEW v AS SELECT * FROM '{tmp_path / 'viewed.csv'}'")
+    setup.close()
+    session = (
+        f".output {db}\n.output {db}.wal\n.output {tmp_path / 'viewed.csv'}\n"
+        f".output {tmp_path / 'link.txt'}\n.output {tmp_path / 'out.csv'}\n"
+        f"SELECT * FROM '{data}';\n.output {data}\nSELECT * FROM '{data}';\n.output\n"
+        "SELECT count(*) AS n FROM reviews;\n"
+    )
+    before = db.read_bytes()
+    result = cli("shell", "--db", str(db), "--model", str(tiny_model), stdin=session)
+    errors = result.stderr.splitlines()
+    assert len(errors) == 5, result.stderr
+    assert all(e.startswith("Error: .output ") for e in errors), errors
+    assert "is the database" in errors[0] and "log" in errors[1] and "reads" in errors[2]
+    assert "link" in errors[3] and "reads" in errors[4]
+    assert db.read_bytes() == before and kept.read_text() == "keep\n"
+    assert data.read_text() == "r\ngood\n" and (tmp_path / "viewed.csv").read_text() == "r\nviewed\n"
+    assert "good" in (tmp_path / "out.csv").read_text()
+    assert result.stdout == "n\n-\n1\n(1 row)\n"
+
+
 def test_query_shows_every_result_and_fits_the_width(tiny_model):
     sql = "SELECT 1 AS a; SELECT repeat('x', 300) AS long, 'short' AS s"
     both = cli("query", sql, "--model", str(tiny_model), "--max-width", "40")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -11,6 +12,8 @@ from typing import IO
 import duckdb
 
 from ..engines.catalog_guard import StoredCallError
+from ..engines.sql_names import SourceError
+from ..engines.user_paths import check_not_read, check_output_file, files_a_query_may_read
 from .sql_session import run_each, terminal_width, write
 
 PROMPT, CONTINUATION = "sentiment> ", "       ...> "
@@ -43,12 +46,21 @@ class ShellState:
     stderr: IO[str]
     mode: str = "table"
     timer: bool = False
-    output: IO[str] | None = None  # a file opened by .output
+    output_path: Path | None = None  # named by .output; opened (emptied) at its first result
+    output: IO[str] | None = None
     width: int | None = None
 
     @property
     def results(self) -> IO[str]:
+        if self.output_path is not None and self.output is None:
+            flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW
+            self.output = open(os.open(self.output_path, flags, 0o644), "w", encoding="utf-8")  # noqa: SIM115
         return self.output or self.stdout
+
+    def close_output(self) -> None:
+        if self.output is not None:
+            self.output.close()
+        self.output, self.output_path = None, None
 
 
 def run_shell(
@@ -90,8 +102,7 @@ def run_shell(
         buffer = []
     if buffer and any(b.strip() for b in buffer):
         failed |= not _execute(con, "\n".join(buffer), state)
-    if state.output is not None:
-        state.output.close()
+    state.close_output()
     if interactive:
         _save_history()
     return 1 if failed and not interactive else 0
@@ -112,7 +123,10 @@ def _dot_command(con: duckdb.DuckDBPyConnection, line: str, state: ShellState) -
             f"SELECT view_name, sql FROM duckdb_views() WHERE NOT internal) {where} ORDER BY name"
         )
         rows = con.execute(sql, [argument] if argument else []).fetchall()
-        state.results.write("".join(f"{row[0]}\n" for row in rows))
+        try:
+            state.results.write("".join(f"{row[0]}\n" for row in rows))
+        except OSError as exc:
+            return _error(state, f"cannot write {state.output_path}: {exc.strerror}")
     elif command == ".timer" and argument in ("on", "off"):
         state.timer = argument == "on"
     elif command == ".mode" and argument in MODES:
@@ -129,16 +143,25 @@ def _dot_command(con: duckdb.DuckDBPyConnection, line: str, state: ShellState) -
             return _error(state, f"cannot read {argument}: not UTF-8 text (byte {exc.start})")
         return _execute(con, text, state)
     elif command == ".output":
-        if state.output is not None:
-            state.output.close()
-            state.output = None
+        state.close_output()
         if argument:
-            try:
-                state.output = open(Path(argument).expanduser(), "w", encoding="utf-8")  # noqa: SIM115
-            except OSError as exc:
-                return _error(state, f"cannot write {argument}: {exc.strerror}")
+            return _name_output(con, Path(argument).expanduser(), state)
     else:
         return _error(state, f"unknown or incomplete command {line!r} (.help lists them)")
+    return True
+
+
+def _name_output(con: duckdb.DuckDBPyConnection, path: Path, state: ShellState) -> bool:
+    """Send results to `path` from the next statement on: never the database, its log, a file a
+    view or macro reads, or a link (each one line of error, the file untouched)."""
+    try:
+        check_output_file(path)
+        if path.is_symlink():
+            raise SourceError(f"{path} is a link: name the file itself")
+        check_not_read(path, files_a_query_may_read(con, ""), ".output")
+    except SourceError as exc:
+        return _error(state, str(exc) if str(exc).startswith(".output") else f".output {exc}")
+    state.output_path = path
     return True
 
 
@@ -153,6 +176,11 @@ def _error(state: ShellState, message: str) -> bool:
 
 def _execute(con: duckdb.DuckDBPyConnection, sql: str, state: ShellState) -> bool:
     started = time.perf_counter()
+    if state.output_path is not None:  # a statement never reads the file results go to
+        try:
+            check_not_read(state.output_path, files_a_query_may_read(con, sql), ".output")
+        except SourceError as exc:
+            return _error(state, str(exc))
     try:
         tables = run_each(con, sql, warn=lambda message: _warn(state, message))
     except (duckdb.Error, StoredCallError) as exc:
@@ -160,9 +188,12 @@ def _execute(con: duckdb.DuckDBPyConnection, sql: str, state: ShellState) -> boo
     except KeyboardInterrupt:
         state.stderr.write("Interrupted.\n")
         return False
-    for table in tables:
-        width = state.width if state.output is None else None
-        write(table, state.mode, stream=state.results, max_width=width)
+    try:
+        for table in tables:
+            width = state.width if state.output_path is None else None
+            write(table, state.mode, stream=state.results, max_width=width)
+    except OSError as exc:
+        return _error(state, f"cannot write {state.output_path}: {exc.strerror}")
     if state.timer:
         state.stderr.write(f"Run Time: {time.perf_counter() - started:.3f} s\n")
     return True
