@@ -5,6 +5,7 @@ checkpoints and --resume, and never a half-written or overwritten folder. A tiny
 from __future__ import annotations
 
 import json
+import os
 import random
 from pathlib import Path
 
@@ -81,6 +82,19 @@ def test_train_from_a_query_gives_a_model_every_function_loads(tmp_path, base, l
     # no `positive` label: sentiment_score is P(the last label)
     assert rows[2][2] > 0.5 > rows[0][2]
     assert not checkpoint_folder(out).exists()
+
+
+def test_the_model_folder_is_readable_as_the_umask_says(tmp_path, base, labelled):
+    """A trained folder came out 0700 (its temporary folder's mode): dbt, Spark or a colleague
+    running as another user could not load it; `models export` already set the umask's mode."""
+    mask = os.umask(0o022)
+    try:
+        sentiment_udf.train(f"FROM '{labelled}'", tmp_path / "topics", base=base)
+        sentiment_udf.train(f"FROM '{labelled}'", tmp_path / "topics", base=base, replace=True)
+    finally:
+        os.umask(mask)
+    assert (tmp_path / "topics").stat().st_mode & 0o777 == 0o755
+    assert {p.stat().st_mode & 0o777 for p in (tmp_path / "topics").iterdir()} == {0o644}
 
 
 def test_a_model_train_made_is_a_base_for_another_train(tmp_path, base, labelled):

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..runtime.features import FeatureReader
+from ..runtime.file_modes import as_umask_makes
 from ..runtime.head_fit import Head
 from ..runtime.head_graph import with_head
 from ..runtime.model import SentimentModel
@@ -63,6 +64,7 @@ def place_model_folder(
             shutil.rmtree(old)
         else:
             building.rename(target)
+        as_umask_makes(target, folder=True)  # mkdtemp made it private; a model folder is not
     finally:
         if building.exists():
             shutil.rmtree(building)

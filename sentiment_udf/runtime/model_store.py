@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..errors import ModelError
+from .file_modes import as_umask_makes
 from .model import SentimentModel
 from .model_files import (
     EMBEDDED_MODELS_DIR,
@@ -243,9 +244,7 @@ def export(checkpoint: Path, out: Path, int8: bool = False) -> Path:
         if out.is_dir():
             out.rmdir()  # empty (checked): fails rather than remove anything that appeared
         os.rename(fresh, out)
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(out, 0o777 & ~mask)  # mkdtemp made it private; a model folder is not
+        as_umask_makes(out, folder=True)  # mkdtemp made it private; a model folder is not
     finally:
         shutil.rmtree(fresh, ignore_errors=True)
     return out
