@@ -48,3 +48,23 @@ def test_the_package_zip_imports_and_loads_its_models_from_the_zip(tmp_path):
         assert found["targets"] == [[[4, 11], [29, 35]]]
     extracted = list((tmp_path / "cache" / "sentiment-udf" / "embedded").iterdir())
     assert len(extracted) == 1 and not list(extracted[0].glob(".extracting-*"))
+
+
+def test_the_pack_is_readable_as_the_umask_says_and_never_written_through_a_link(tmp_path):
+    """The zip came out 0600 (a temporary file's mode): a cluster reading it as another user
+    could not; and OUT given as a link had the pack written into the link's target."""
+    mask = os.umask(0o022)
+    try:
+        result = CliRunner().invoke(
+            main, ["spark", "pack", str(tmp_path / "pack"), "--no-dependencies"]
+        )
+    finally:
+        os.umask(mask)
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "pack" / "sentiment_udf.zip").stat().st_mode & 0o777 == 0o644
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (tmp_path / "link").symlink_to(elsewhere)
+    linked = CliRunner().invoke(main, ["spark", "pack", str(tmp_path / "link"), "--no-dependencies"])
+    assert linked.exit_code != 0 and "is a link" in linked.output, linked.output
+    assert not list(elsewhere.iterdir())

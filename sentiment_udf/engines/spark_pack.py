@@ -25,6 +25,8 @@ from pathlib import Path
 
 from packaging.requirements import Requirement
 
+from ..runtime.file_modes import as_umask_makes
+
 PACKAGE_ZIP = "sentiment_udf.zip"
 ENV_ARCHIVE = "sentiment_udf_env.tar.gz"
 ENV_ALIAS = "sentiment_udf_env"
@@ -73,6 +75,8 @@ def pack(out: Path, dependencies: bool = True) -> Pack:
     """Write the package zip (and the env archive) into `out` (made if missing), which must not
     lie inside the package folder (the zip would take in its own growing file)."""
     package = Path(__file__).parents[1]
+    if out.is_symlink():
+        raise ValueError(f"{out} is a link: name the folder itself")
     if out.resolve().is_relative_to(package.resolve()):
         raise ValueError(f"{out} is inside the package folder {package}: write the pack elsewhere")
     out.mkdir(parents=True, exist_ok=True)
@@ -151,6 +155,7 @@ def _write_atomically(target: Path, write) -> None:
     temporary = Path(name)
     try:
         write(temporary)
+        as_umask_makes(temporary, folder=False)  # mkstemp made it private; a pack is not
         os.replace(temporary, target)
     except BaseException:
         temporary.unlink(missing_ok=True)
