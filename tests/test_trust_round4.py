@@ -118,6 +118,29 @@ def test_query_output_onto_a_file_the_query_or_a_view_reads_is_refused(tiny_mode
     assert {p: _digest(p) for p in digests} == digests
 
 
+def test_output_onto_a_file_read_through_a_database_the_query_attaches_is_refused(
+    tiny_model, tmp_path
+):
+    """`ATTACH 'other.duckdb' AS o; SELECT ... FROM o.v`, where o.v reads x.parquet, with
+    `-o x.parquet` (or `.output x.parquet` in the shell): the view was not known before the
+    query ran, and its file was overwritten with the results."""
+    source = _write(tmp_path / "x.parquet", 10)
+    other = tmp_path / "other.duckdb"
+    con = duckdb.connect(str(other))
+    con.execute(f"CREATE VIEW v AS FROM read_parquet('{source}')")
+    con.close()
+    digest = _digest(source)
+    sql = f"ATTACH '{other}' AS o; SELECT id, classify_sentiment(review) AS l FROM o.v"
+    ran = cli("query", "--model", str(tiny_model), sql, "--format", "parquet", "-o", str(source))
+    assert_one_line_error(ran, "reads")
+    shell = cli(
+        "shell", "--model", str(tiny_model),
+        stdin=f".output {source}\n{sql};\n.output\nSELECT 1 AS still_here;\n",
+    )  # fmt: skip
+    assert "still_here" in shell.stdout and "reads" in shell.stderr, shell.stderr
+    assert _digest(source) == digest
+
+
 def test_score_output_onto_the_database_or_a_file_the_query_reads_is_refused(tiny_model, tmp_path):
     source = _write(tmp_path / "in.parquet", 10)
     viewed = _write(tmp_path / "viewed.parquet", 10)

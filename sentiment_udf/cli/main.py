@@ -286,6 +286,8 @@ def query(
     if output is not None:
         check_not_read(output, files_a_query_may_read(con, sql))
     results = run_each(con, sql)
+    if output is not None:  # again: a database the SQL attached holds views of its own
+        check_not_read(output, files_a_query_may_read(con, sql))
     if fmt == "table" and output is None:
         width = terminal_width() if max_width is None else max_width
         for table in results:

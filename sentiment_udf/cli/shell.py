@@ -176,11 +176,8 @@ def _error(state: ShellState, message: str) -> bool:
 
 def _execute(con: duckdb.DuckDBPyConnection, sql: str, state: ShellState) -> bool:
     started = time.perf_counter()
-    if state.output_path is not None:  # a statement never reads the file results go to
-        try:
-            check_not_read(state.output_path, files_a_query_may_read(con, sql), ".output")
-        except SourceError as exc:
-            return _error(state, str(exc))
+    if _reads_output(con, sql, state, ""):  # a statement never reads the file results go to
+        return False
     try:
         tables = run_each(con, sql, warn=lambda message: _warn(state, message))
     except (duckdb.Error, StoredCallError) as exc:
@@ -188,6 +185,8 @@ def _execute(con: duckdb.DuckDBPyConnection, sql: str, state: ShellState) -> boo
     except KeyboardInterrupt:
         state.stderr.write("Interrupted.\n")
         return False
+    if tables and _reads_output(con, sql, state, " (its results were not written)"):
+        return False  # checked again: a database the SQL attached holds views of its own
     try:
         for table in tables:
             width = state.width if state.output_path is None else None
@@ -197,6 +196,20 @@ def _execute(con: duckdb.DuckDBPyConnection, sql: str, state: ShellState) -> boo
     if state.timer:
         state.stderr.write(f"Run Time: {time.perf_counter() - started:.3f} s\n")
     return True
+
+
+def _reads_output(
+    con: duckdb.DuckDBPyConnection, sql: str, state: ShellState, note: str
+) -> bool:
+    """Whether `sql` may read the .output file (then one line of error, ending in `note`)."""
+    if state.output_path is None:
+        return False
+    try:
+        check_not_read(state.output_path, files_a_query_may_read(con, sql), ".output")
+    except SourceError as exc:
+        _error(state, f"{exc}{note}")
+        return True
+    return False
 
 
 def _read(stdin: IO[str], prompt: str, interactive: bool) -> str | None:
