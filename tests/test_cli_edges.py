@@ -225,6 +225,15 @@ def test_shell_dot_commands_like_duckdbs(tiny_model, tmp_path):
     assert errors[1].startswith("Run Time: ") and len(errors) == 2
 
 
+def test_a_file_name_holding_a_nul_byte_is_one_line_and_the_session_goes_on(tiny_model):
+    """`.read` or `.output` of a name with a NUL byte ended the shell (tables lost)."""
+    session = "CREATE TABLE t AS SELECT 7 AS n;\n.read a\x00b\n.output a\x00b\nSELECT n FROM t;\n"
+    result = cli("shell", "--model", str(tiny_model), stdin=session)
+    assert result.stdout.endswith("n\n-\n7\n(1 row)\n"), result.stdout
+    errors = result.stderr.splitlines()
+    assert len(errors) == 2 and all("NUL" in e for e in errors), errors
+
+
 def test_shell_output_never_lands_on_a_source_or_through_a_link(tiny_model, tmp_path):
     """`.output shop.duckdb` in a shell on that database truncated it (every table lost); a file
     a statement reads was emptied before the statement ran; a link sent results to its target.

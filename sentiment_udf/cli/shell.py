@@ -112,6 +112,8 @@ def _dot_command(con: duckdb.DuckDBPyConnection, line: str, state: ShellState) -
     """Run one dot command; False (and one line on stderr) when it fails or is unknown."""
     command, _, argument = line.partition(" ")
     argument = argument.strip()
+    if "\x00" in argument:
+        return _error(state, f"{command}: a file name cannot hold a NUL byte")
     if command == ".help":
         state.stdout.write(HELP)
     elif command == ".tables":
