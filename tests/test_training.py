@@ -201,6 +201,30 @@ def test_whole_number_boolean_and_enum_labels_are_named_as_sql_shows_them(
     assert [id2label[str(k)] for k in range(len(id2label))] == names
 
 
+def test_labels_written_two_unicode_ways_are_one_class_and_eval_matches_them(
+    tmp_path, base, labelled
+):
+    """'café' typed precomposed (NFC) in some rows and as 'cafe' plus a combining accent (NFD) in
+    others became two classes that print alike; eval then called the other spelling a value
+    the model does not know. Labels are read in NFC, as text is matched elsewhere."""
+    nfc, nfd = "caf\u00e9", "cafe\u0301"
+    query = (
+        f"SELECT text, CASE WHEN label <> 'fruit' THEN label WHEN hash(text) % 2 = 0 "
+        f"THEN '{nfc}' ELSE '{nfd}' END AS label FROM '{labelled}'"
+    )
+    out = tmp_path / "m"
+    done = run_cli("train", str(out), "--query", query, "--base", str(base), "--quiet")
+    assert done.returncode == 0, done.stderr
+    id2label = json.loads((out / "config.json").read_text())["id2label"]
+    assert sorted(id2label.values()) == sorted([nfc, "tool", "weather"])
+    report = run_cli(
+        "eval", "--query", query.replace(f"'{nfc}'", f"'{nfd}'"), "--text-column", "text",
+        "--label-column", "label", "--model", str(out), "--format", "json",
+    )  # fmt: skip
+    assert report.returncode == 0, report.stderr
+    assert json.loads(report.stdout)["accuracy"] >= 0.9
+
+
 @pytest.mark.parametrize(
     ("arguments", "named"),
     [

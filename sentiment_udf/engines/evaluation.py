@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import duckdb
 
 from ..runtime.model import SentimentModel
+from ..runtime.model_files import label_name
 from ..runtime.result_cache import ResultCache
 from .sql_names import Source, SourceError, check_columns, first_few, quote_identifier
 
@@ -116,14 +117,14 @@ def evaluate(
         f"{quote_identifier(text_column)} FROM {source.sql}",
         list(source.params),
     ).fetchall()
-    mapping = {str(k).strip(): str(v).strip().lower() for k, v in (label_map or {}).items()}
+    mapping = {label_name(k): label_name(v).lower() for k, v in (label_map or {}).items()}
     unmapped = sorted(set(mapping.values()) - set(model.labels))
     if unmapped:
         raise SourceError(
             f"--label-map maps to {', '.join(unmapped)}, not labels of the model "
             f"({', '.join(model.labels)})"
         )
-    truth = [mapping.get(str(row[0]), str(row[0]).lower()) for row in rows]
+    truth = [mapping.get(label_name(row[0]), label_name(row[0]).lower()) for row in rows]
     unknown = sorted({str(raw[0]) for raw, t in zip(rows, truth) if t not in model.labels})
     if unknown:
         count = f"{len(unknown):,} values" if len(unknown) > 5 else "values"

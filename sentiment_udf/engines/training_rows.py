@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import duckdb
 import numpy as np
 
+from ..runtime.model_files import label_name
 from .sql_names import Source, SourceError, check_columns, first_few, quote_identifier
 
 MIN_ROWS_PER_CLASS = 5
@@ -87,7 +88,7 @@ def read_rows(
         if not _blank(text) and not _blank(label) and not (pair_column and _blank(second))
     ]
     labels = _label_names([row[1] for row in kept])
-    targets = np.array([labels.index(_name(row[1])) for row in kept], dtype=np.int64)
+    targets = np.array([labels.index(label_name(row[1])) for row in kept], dtype=np.int64)
     _check_classes(labels, targets, len(raw), len(raw) - len(kept))
     texts = [row[0] for row in kept]
     pairs = [row[2] for row in kept] if pair_column else None
@@ -117,13 +118,9 @@ def _blank(value: object) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
 
-def _name(label: object) -> str:
-    return str(label).strip()
-
-
 def _label_names(values: list[object]) -> tuple[str, ...]:
     """The classes in order: numbers by value (stars 1-5), else text as sorted."""
-    names = {_name(v) for v in values}
+    names = {label_name(v) for v in values}
     if values and all(isinstance(v, (int, np.integer)) for v in values):  # booleans come as text
         return tuple(sorted(names, key=int))
     return tuple(sorted(names))

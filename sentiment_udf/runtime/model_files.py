@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import stat
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -199,10 +200,16 @@ def _labels(settings: dict, config: Path) -> tuple[str, ...]:
         raise ModelError(f"{config}: 'id2label' keys must be class ids 0..n-1, got {ids}")
     if not all(isinstance(v, str) and v.strip() for v in id2label.values()):
         raise ModelError(f"{config}: 'id2label' values must be label names (text)")
-    labels = tuple(str(id2label[str(i)]).lower() for i in ids)
+    labels = tuple(label_name(id2label[str(i)]).lower() for i in ids)
     if len(set(labels)) != len(labels):
         raise ModelError(f"{config}: 'id2label' repeats a label: {labels}")
     return labels
+
+
+def label_name(value: object) -> str:
+    """A label as it is compared and written: its text, trimmed, in Unicode NFC ('café' typed
+    precomposed or with a combining accent is one label)."""
+    return unicodedata.normalize("NFC", str(value).strip())
 
 
 def config_positions(config: Path) -> int | None:
