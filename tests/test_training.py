@@ -310,6 +310,34 @@ def test_a_pair_base_needs_the_pair_column(tmp_path):
     assert _listing(tmp_path) == []
 
 
+def test_folders_a_killed_run_left_beside_the_output_are_removed_by_the_next(
+    tmp_path, base, labelled
+):
+    """A run killed while it placed its folder (seen with SIGKILL on the CLI) left
+    `.topics.building-*` (up to a whole model) or, replacing, `.topics.old-*` beside OUT, and no
+    later run removed them (round 4's item 19, next door). Only folders holding nothing but
+    train's own files go; anything else of that name, or a link, stays."""
+    out = tmp_path / "topics"
+    building = tmp_path / ".topics.building-ab12cd_e"
+    building.mkdir()
+    (building / "model.onnx").write_bytes(b"half a model")
+    old = tmp_path / ".topics.old-zz9_yy8x" / "topics"
+    old.mkdir(parents=True)
+    (old / "config.json").write_text("{}")
+    foreign = tmp_path / ".topics.building-keepthis"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("mine")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "model.onnx").write_text("not train's")
+    (tmp_path / ".topics.building-linklink").symlink_to(elsewhere)
+    sentiment_udf.train(f"FROM '{labelled}'", out, base=base)
+    left = sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".topics."))
+    assert left == [".topics.building-keepthis", ".topics.building-linklink"]
+    assert (elsewhere / "model.onnx").read_text() == "not train's"
+    assert (foreign / "notes.txt").read_text() == "mine"
+
+
 def test_an_existing_folder_is_never_overwritten_unless_asked(tmp_path, base, labelled):
     query = f"FROM '{labelled}'"
     mine = tmp_path / "mine"
