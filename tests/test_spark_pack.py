@@ -68,3 +68,26 @@ def test_the_pack_is_readable_as_the_umask_says_and_never_written_through_a_link
     linked = CliRunner().invoke(main, ["spark", "pack", str(tmp_path / "link"), "--no-dependencies"])
     assert linked.exit_code != 0 and "is a link" in linked.output, linked.output
     assert not list(elsewhere.iterdir())
+
+
+def test_a_killed_packs_temporary_file_is_removed_and_two_packs_never_share_a_folder(tmp_path):
+    """A pack killed while zipping (SIGKILL on the CLI, seen) left `.sentiment_udf.zip.XXXXXXXX`
+    (up to the whole 125 MB zip) that no later pack removed. Now a pack holds a lock on its
+    folder and removes the temporary files of ours a killed one left; others stay."""
+    from sentiment_udf.engines.file_lock import exclusive_lock
+    from sentiment_udf.engines.spark_pack import LOCK_NAME
+
+    out = tmp_path / "pack"
+    out.mkdir()
+    (out / ".sentiment_udf.zip.ab12_x9z").write_bytes(b"half a zip")
+    (out / ".sentiment_udf.zip.notes").write_text("mine")
+    (out / "keep.txt").write_text("mine")
+    with exclusive_lock(out / LOCK_NAME, "the pack"):
+        held = CliRunner().invoke(main, ["spark", "pack", str(out), "--no-dependencies"])
+    assert held.exit_code != 0 and "another process" in held.output, held.output
+    assert (out / ".sentiment_udf.zip.ab12_x9z").exists()
+    done = CliRunner().invoke(main, ["spark", "pack", str(out), "--no-dependencies"])
+    assert done.exit_code == 0, done.output
+    assert sorted(p.name for p in out.iterdir()) == [
+        ".sentiment_udf.zip.notes", "keep.txt", "sentiment_udf.zip"
+    ]

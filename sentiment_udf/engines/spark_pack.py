@@ -15,6 +15,8 @@ Two files, for two kinds of cluster:
 from __future__ import annotations
 
 import os
+import re
+import stat
 import sys
 import tarfile
 import tempfile
@@ -26,10 +28,12 @@ from pathlib import Path
 from packaging.requirements import Requirement
 
 from ..runtime.file_modes import as_umask_makes
+from .file_lock import exclusive_lock
 
 PACKAGE_ZIP = "sentiment_udf.zip"
 ENV_ARCHIVE = "sentiment_udf_env.tar.gz"
 ENV_ALIAS = "sentiment_udf_env"
+LOCK_NAME = ".sentiment_udf.pack.lock"
 # Installed on every Spark node already (pyspark, py4j) or not used by executors (duckdb).
 LEFT_OUT = {"pyspark", "py4j", "duckdb", "sentiment-udf"}
 
@@ -80,14 +84,26 @@ def pack(out: Path, dependencies: bool = True) -> Pack:
     if out.resolve().is_relative_to(package.resolve()):
         raise ValueError(f"{out} is inside the package folder {package}: write the pack elsewhere")
     out.mkdir(parents=True, exist_ok=True)
-    package_zip = out / PACKAGE_ZIP
-    _write_atomically(package_zip, lambda path: _zip_package(package, path))
-    if not dependencies:
-        return Pack(package_zip, None, [], _python())
-    found = runtime_distributions()
-    archive = out / ENV_ARCHIVE
-    _write_atomically(archive, lambda path: _tar_environment(package, found, path))
+    with exclusive_lock(out / LOCK_NAME, f"the pack in {out}"):
+        _remove_left_temporaries(out)
+        package_zip = out / PACKAGE_ZIP
+        _write_atomically(package_zip, lambda path: _zip_package(package, path))
+        if not dependencies:
+            return Pack(package_zip, None, [], _python())
+        found = runtime_distributions()
+        archive = out / ENV_ARCHIVE
+        _write_atomically(archive, lambda path: _tar_environment(package, found, path))
     return Pack(package_zip, archive, [f"{d.name} {d.version}" for d in found], _python())
+
+
+def _remove_left_temporaries(out: Path) -> None:
+    """Remove the temporary files a killed pack left in `out` (ours by name, plain files; the
+    lock held means no pack is writing them now)."""
+    names = "|".join(re.escape(name) for name in (PACKAGE_ZIP, ENV_ARCHIVE))
+    ours = re.compile(rf"\.({names})\.[a-z0-9_]{{8}}")
+    for path in out.iterdir():
+        if ours.fullmatch(path.name) and stat.S_ISREG(path.lstat().st_mode):
+            path.unlink()
 
 
 def runtime_distributions() -> list[metadata.Distribution]:
