@@ -331,6 +331,25 @@ def test_models_export_never_writes_through_links_planted_in_the_output(tmp_path
     assert {v: v.read_text() for v in victims} == victims
 
 
+def test_models_export_removes_the_folder_a_killed_export_left(tmp_path):
+    """A killed export left `.out.export-XXXXXXXX` (a whole model at its end) beside OUT, never
+    removed (item 19's kind); only a real folder of that name holding export's files goes."""
+    pytest.importorskip("torch", reason="models export needs torch (the export extra)")
+    checkpoint = build_tiny_checkpoint(tmp_path / "ckpt")
+    left = tmp_path / ".out.export-k1ll_ed9"
+    left.mkdir()
+    (left / "model.onnx").write_bytes(b"half a model")
+    (left / "config.json").write_text("{}")
+    foreign = tmp_path / ".out.export-mynotes1"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("mine")
+    result = cli("models", "export", str(checkpoint), str(tmp_path / "out"))
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".out.")) == [
+        ".out.export-mynotes1"
+    ]
+
+
 def test_models_export_into_a_non_empty_folder_or_onto_its_checkpoint_is_refused(tmp_path):
     pytest.importorskip("torch", reason="models export needs torch (the export extra)")
     checkpoint = build_tiny_checkpoint(tmp_path / "ckpt")

@@ -5,9 +5,7 @@ loaded once as a check, then renamed into place (never a half-written folder).""
 from __future__ import annotations
 
 import json
-import re
 import shutil
-import stat
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +14,7 @@ from ..runtime.features import FeatureReader
 from ..runtime.file_modes import as_umask_makes
 from ..runtime.head_fit import Head
 from ..runtime.head_graph import with_head
+from ..runtime.left_behind import remove_left_folders
 from ..runtime.model import SentimentModel
 from ..runtime.model_files import MANIFEST_NAME, ModelFiles, write_manifest
 
@@ -55,7 +54,7 @@ def place_model_folder(
 ) -> None:
     """Build the folder beside `target` (`fill` writes the model files; then TRAINING.json, the
     card, the manifest), load it once, and rename it into place."""
-    _remove_left_folders(target)
+    remove_left_folders(target, ("building", "old"), FOLDER_FILES)
     building = Path(tempfile.mkdtemp(prefix=f".{target.name}.building-", dir=target.parent))
     try:
         fill(building)
@@ -74,33 +73,6 @@ def place_model_folder(
     finally:
         if building.exists():
             shutil.rmtree(building)
-
-
-def _remove_left_folders(target: Path) -> None:
-    """Remove the building and old folders a killed run left beside `target` (a finished or
-    interrupted run removes its own): real folders of our names holding only train's files."""
-    ours = re.compile(rf"\.{re.escape(target.name)}\.(building|old)-[A-Za-z0-9_]{{8}}")
-    for path in target.parent.iterdir():
-        if ours.fullmatch(path.name) and _only_trained_files(path, target.name):
-            shutil.rmtree(path)
-
-
-def _only_trained_files(folder: Path, name: str) -> bool:
-    """Whether `folder` (not a link) holds only files train writes, or (an old folder) only a
-    folder `name` that does."""
-    try:
-        if not stat.S_ISDIR(folder.lstat().st_mode):
-            return False
-        for entry in folder.iterdir():
-            kind = entry.lstat().st_mode
-            if stat.S_ISDIR(kind) and entry.name == name and folder.name.startswith(f".{name}.old-"):
-                if not _only_trained_files(entry, ""):
-                    return False
-            elif not (stat.S_ISREG(kind) and entry.name in FOLDER_FILES):
-                return False
-    except OSError:
-        return False
-    return True
 
 
 def model_card(name: str, training: dict) -> str:

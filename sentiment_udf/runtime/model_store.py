@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ..errors import ModelError
 from .file_modes import as_umask_makes
+from .left_behind import remove_left_folders
 from .model import SentimentModel
 from .model_files import (
     EMBEDDED_MODELS_DIR,
@@ -27,6 +28,8 @@ from .model_files import (
 from .term_tagger import TermTagger
 
 SOURCE_NAME = "SOURCE.json"
+# What an export writes into its fresh folder (a killed export's is removed by the next).
+EXPORT_FILES = frozenset({"model.onnx", "config.json", "tokenizer.json", SOURCE_NAME, MANIFEST_NAME})
 PULL_PATTERNS = ["*.json", "*.onnx", "*.md", "onnx/*.json", "onnx/*.onnx"]
 
 
@@ -232,6 +235,7 @@ def export(checkpoint: Path, out: Path, int8: bool = False) -> Path:
 
     _check_export_target(checkpoint, out)
     out.parent.mkdir(parents=True, exist_ok=True)
+    remove_left_folders(out, ("export",), EXPORT_FILES)
     fresh = Path(tempfile.mkdtemp(prefix=f".{out.name}.export-", dir=out.parent))
     try:
         export_checkpoint(checkpoint, fresh, int8=int8)
