@@ -92,6 +92,26 @@ def test_query_output_onto_the_database_file_is_refused_and_the_database_kept(ti
     assert con.execute("SELECT count(*) FROM reviews").fetchall() == [(20,)]
 
 
+def test_query_output_removes_a_killed_runs_copy_and_takes_scores_lock(tiny_model, tmp_path):
+    """`query -o` killed while writing left `.out.csv.<hex>.tmp` (the whole output) that no later
+    run removed, as score's did before round 4's item 19; now it holds the output's lock (the
+    one score takes) and removes ours; a file of another name stays."""
+    from sentiment_udf.engines.file_lock import exclusive_lock
+
+    out = tmp_path / "out.csv"
+    killed = tmp_path / f".out.csv.{'ab' * 16}.tmp"
+    killed.write_text("half an output")
+    (tmp_path / ".out.csv.notes.tmp").write_text("mine")
+    sql = "SELECT 1 AS a"
+    with exclusive_lock(tmp_path / "out.csv.lock", str(out)):
+        held = cli("query", "--model", str(tiny_model), sql, "--format", "csv", "-o", str(out))
+    assert_one_line_error(held, "another process")
+    assert killed.exists() and not out.exists()
+    done = cli("query", "--model", str(tiny_model), sql, "--format", "csv", "-o", str(out))
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".out.csv.notes.tmp", "out.csv"]
+
+
 def test_query_output_onto_a_file_the_query_or_a_view_reads_is_refused(tiny_model, tmp_path):
     source = _write(tmp_path / "in.parquet", 10)
     csv_source = tmp_path / "in.csv"

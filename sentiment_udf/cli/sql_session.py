@@ -29,7 +29,7 @@ from ..engines.catalog_guard import (
     stored_calls,
 )
 from ..engines.duckdb_functions import register
-from ..engines.file_lock import fresh_file
+from ..engines.file_lock import fresh_file, output_lock, remove_killed_temporaries
 from ..engines.sql_names import SourceError
 from ..engines.user_paths import check_database
 from ..runtime.cancellation import cancelling
@@ -182,12 +182,14 @@ def write(
         (stream or sys.stdout).write(_render(table, fmt, max_width))
         return
     target = Path(output).absolute()
-    with fresh_file(target.parent, f".{target.name}.") as temporary:  # never through a link
-        if fmt == "parquet":
-            pq.write_table(table, temporary)
-        else:
-            temporary.write_text(_render(table, fmt), encoding="utf-8")
-        os.replace(temporary, target)
+    with output_lock(target):  # score's lock: one writer; a killed one's copy is removed
+        remove_killed_temporaries(target)
+        with fresh_file(target.parent, f".{target.name}.") as temporary:  # never through a link
+            if fmt == "parquet":
+                pq.write_table(table, temporary)
+            else:
+                temporary.write_text(_render(table, fmt), encoding="utf-8")
+            os.replace(temporary, target)
 
 
 def terminal_width() -> int | None:

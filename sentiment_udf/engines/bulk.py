@@ -6,12 +6,9 @@ whose ids are not in the target yet. The source is only read.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import re
 import shutil
-import stat
 import tempfile
 import time
 import uuid
@@ -30,7 +27,7 @@ from ..runtime.model import SentimentModel
 from ..runtime.registry import load_aspect_model, load_tagger
 from ..runtime.result_cache import ResultCache
 from ..runtime.term_tagger import TermTagger
-from .file_lock import exclusive_lock, fresh_file, refuse_link
+from .file_lock import fresh_file, output_lock, refuse_link, remove_killed_temporaries
 from .run_record import RECORD_KEY, check_same_run, extending, parse_record, run_record
 from .sql_names import (
     Source,
@@ -509,7 +506,7 @@ class _ParquetSink(_Sink):
         self.run_id = ""
         self.record: dict = {}
         self._locked = False
-        self._lock = exclusive_lock(self.output.with_name(self.output.name + ".lock"), str(output))
+        self._lock = output_lock(self.output)
         self.csv = self.output.suffix.lower() == ".csv"
         check_output_file(output, "a CSV file" if self.csv else "a Parquet file")
 
@@ -543,7 +540,7 @@ class _ParquetSink(_Sink):
         self.record = record
         self._lock.__enter__()
         self._locked = True
-        self._remove_killed_temporaries()
+        remove_killed_temporaries(self.output)
         run_file = self.parts / "RUN.json"
         if self.output.exists() and not (replace or resume):
             raise SourceError(
@@ -601,17 +598,6 @@ class _ParquetSink(_Sink):
         return self.con.execute(
             f"SELECT count(DISTINCT {ident}) FROM read_parquet(?)", [files]
         ).fetchall()[0][0]
-
-    def _remove_killed_temporaries(self) -> None:
-        """Full-size copies a run killed in its last step left beside the output (ours by name:
-        `.<output>.<32 hex>.tmp`, plain files only); we hold the output's lock, so no run of ours
-        is writing one."""
-        pattern = re.compile(re.escape(f".{self.output.name}.") + r"[0-9a-f]{32}\.tmp")
-        for path in self.output.parent.iterdir():
-            if pattern.fullmatch(path.name):
-                with contextlib.suppress(OSError):
-                    if stat.S_ISREG(os.lstat(path).st_mode):
-                        path.unlink()
 
     def _make_parts(self, replace: bool) -> None:
         """The parts folder with its RUN.json, made whole in a fresh private folder and renamed

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import re
 import stat
 import uuid
 from collections.abc import Iterator
@@ -85,3 +86,20 @@ def fresh_file(folder: Path, prefix: str) -> Iterator[Path]:
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(name)
+
+
+def output_lock(output: Path) -> contextlib.AbstractContextManager[None]:
+    """The lock every writer of `output` holds (score and query -o): `<output>.lock` beside it."""
+    return exclusive_lock(output.with_name(output.name + ".lock"), str(output))
+
+
+def remove_killed_temporaries(output: Path) -> None:
+    """Remove the copies a run killed while writing `output` left beside it (ours by name: the
+    fresh_file() names `.<output>.<32 hex>.tmp`, plain files only). Call it holding
+    output_lock(output), so no run of ours is writing one."""
+    pattern = re.compile(re.escape(f".{output.name}.") + r"[0-9a-f]{32}\.tmp")
+    for path in output.parent.iterdir():
+        if pattern.fullmatch(path.name):
+            with contextlib.suppress(OSError):
+                if stat.S_ISREG(os.lstat(path).st_mode):
+                    path.unlink()
