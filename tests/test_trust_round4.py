@@ -54,7 +54,7 @@ def _interrupted(model: Path, output: Path, source: Path, rows: int, *extra: str
     parts = output.with_name(output.name + ".parts")
     parts.mkdir()
     if output.suffix == ".csv":
-        table = duckdb.execute("FROM read_csv(?)", [str(output)]).to_arrow_table()
+        table = duckdb.read_csv(str(output)).to_arrow_table()
         recorded = None
     else:
         table = pq.read_table(output)
@@ -317,9 +317,9 @@ def test_an_id_column_named_like_an_internal_column_is_written(tiny_model, tmp_p
     assert "Traceback" not in result.stderr
     if kind == "table":
         con = duckdb.connect(str(db), read_only=True)
-        found = con.execute("SELECT * FROM t").to_arrow_table()
+        found = con.sql("SELECT * FROM t").to_arrow_table()
     elif kind == "csv":
-        found = duckdb.execute("FROM read_csv(?)", [str(tmp_path / "o.csv")]).to_arrow_table()
+        found = duckdb.read_csv(str(tmp_path / "o.csv")).to_arrow_table()
     else:
         found = pq.read_table(tmp_path / "o.parquet")
     assert found.column_names[0] == "__source_row"
