@@ -58,6 +58,35 @@ def test_pull_downloads_a_hub_repo_that_then_loads_by_name(tmp_path):
     assert not (tmp_path / "models" / "acme--absent").exists()
 
 
+def test_pull_removes_what_a_killed_pull_left_but_never_a_running_ones(tmp_path):
+    """A killed pull left `.pull-XXXXXXXX` in the models folder (its download, and the earlier
+    copy of a re-pulled model), never removed. A running pull holds a lock on its folder, so
+    the next pull removes only folders no live pull holds, and only of our layout."""
+    import fcntl
+
+    models = tmp_path / "models"
+    killed = models / ".pull-k1lled00"
+    (killed / "model").mkdir(parents=True)
+    (killed / "model" / "model.onnx").write_bytes(b"half a download")
+    (killed / "previous").mkdir()
+    running = models / ".pull-running0"
+    (running / "model").mkdir(parents=True)
+    (models / ".pull-mynotes0").mkdir()
+    (models / ".pull-mynotes0" / "notes.txt").write_text("mine")
+    repo = build_tiny_model(tmp_path / "served", labels=("negative", "positive"), seed=3)
+    held = os.open(running, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        with serve_hub({"acme/tiny-sentiment": repo}) as endpoint:
+            result = _pull("acme/tiny-sentiment", models, endpoint, tmp_path)
+    finally:
+        os.close(held)
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in models.iterdir()) == [
+        ".pull-mynotes0", ".pull-running0", "acme--tiny-sentiment"
+    ]
+
+
 def test_pull_of_the_hubs_onnx_layout_and_of_a_revision(tmp_path):
     """config.json and tokenizer.json at the root, the model under onnx/ (Hub ONNX repos)."""
     flat = build_tiny_model(tmp_path / "flat", seed=4)

@@ -4,6 +4,8 @@ files such a run writes; anything else of that name, or a link, stays."""
 
 from __future__ import annotations
 
+import fcntl
+import os
 import re
 import shutil
 import stat
@@ -35,3 +37,33 @@ def _holds_only(folder: Path, files: Collection[str], nested: str | None) -> boo
     except OSError:
         return False
     return True
+
+
+def hold_folder(folder: Path) -> int:
+    """Lock `folder` (flock on it) for as long as the returned descriptor is open: the mark of a
+    live run, released by the kernel when the run dies."""
+    descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    fcntl.flock(descriptor, fcntl.LOCK_EX)
+    return descriptor
+
+
+def remove_unheld_folders(parent: Path, pattern: str, entries: Collection[str]) -> None:
+    """Remove the folders in `parent` whose names match `pattern` that no live run holds
+    (hold_folder), that are not empty (a new one is held at once) and that hold only `entries`."""
+    ours = re.compile(pattern)
+    for path in parent.iterdir():
+        if not ours.fullmatch(path.name):
+            continue
+        try:
+            descriptor = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError:
+            continue  # a link, or not a folder
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            found = {entry.name for entry in path.iterdir()}
+            if found and found <= set(entries):
+                shutil.rmtree(path)
+        except OSError:
+            continue  # held by a live run, or gone meanwhile
+        finally:
+            os.close(descriptor)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ..errors import ModelError
 from .file_modes import as_umask_makes
-from .left_behind import remove_left_folders
+from .left_behind import hold_folder, remove_left_folders, remove_unheld_folders
 from .model import SentimentModel
 from .model_files import (
     EMBEDDED_MODELS_DIR,
@@ -171,6 +171,8 @@ def pull(repo_id: str, folder: Path | None = None, revision: str | None = None) 
     _check_replaceable(target, repo_id)
     base.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=".pull-", dir=base))  # ours alone: mode 0700, new
+    held = hold_folder(scratch)  # a later pull leaves it alone while we run
+    remove_unheld_folders(base, r"\.pull-[A-Za-z0-9_]{8}", ("model", "previous"))
     try:
         download = scratch / "model"
         try:
@@ -199,6 +201,7 @@ def pull(repo_id: str, folder: Path | None = None, revision: str | None = None) 
         _move_into_place(download, target, scratch)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+        os.close(held)
     return target
 
 
