@@ -92,6 +92,30 @@ def test_query_output_onto_the_database_file_is_refused_and_the_database_kept(ti
     assert con.execute("SELECT count(*) FROM reviews").fetchall() == [(20,)]
 
 
+def test_an_output_that_is_a_fifo_or_device_is_refused_not_replaced(tiny_model, tmp_path):
+    """`query -o` and `score --output --replace` onto a FIFO or device wrote beside it and renamed
+    the file over it: as root, `-o /dev/null` would have replaced the system's /dev/null with a
+    regular file (seen with a device node made by mknod). Now one line, the node untouched; the
+    shell, which writes in place, still takes `.output /dev/null`."""
+    import stat
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    source = _write(tmp_path / "in.parquet", 4)
+    ran = cli("query", "--model", str(tiny_model), "SELECT 1 AS a", "--format", "csv", "-o", str(fifo))
+    assert_one_line_error(ran, "FIFO")
+    for mode in ("--replace", "--resume"):
+        scored = cli(*_score(tiny_model, "--input", str(source), "--output", str(fifo), mode))
+        assert_one_line_error(scored, "FIFO")
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.parquet", "pipe"]
+    shell = cli(
+        "shell", "--model", str(tiny_model),
+        stdin=".output /dev/null\nSELECT 1 AS hidden;\n.output\nSELECT 2 AS shown;\n",
+    )  # fmt: skip
+    assert shell.returncode == 0 and shell.stdout == "shown\n-----\n2\n(1 row)\n", shell
+
+
 def test_query_output_removes_a_killed_runs_copy_and_takes_scores_lock(tiny_model, tmp_path):
     """`query -o` killed while writing left `.out.csv.<hex>.tmp` (the whole output) that no later
     run removed, as score's did before round 4's item 19; now it holds the output's lock (the

@@ -157,7 +157,7 @@ def _name_output(con: duckdb.DuckDBPyConnection, path: Path, state: ShellState) 
     """Send results to `path` from the next statement on: never the database, its log, a file a
     view or macro reads, or a link (each one line of error, the file untouched)."""
     try:
-        check_output_file(path)
+        check_output_file(path, in_place=True)
         if path.is_symlink():
             raise SourceError(f"{path} is a link: name the file itself")
         check_not_read(path, files_a_query_may_read(con, ""), ".output")

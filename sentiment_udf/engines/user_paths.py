@@ -26,13 +26,30 @@ def check_database(db: str | Path | None, must_exist: bool) -> None:
         raise SourceError(f"{db}: folder {path.parent} does not exist")
 
 
-def check_output_file(output: str | Path | None, what: str = "a file") -> None:
-    """A file to write: not a folder, in a folder that exists."""
+def check_output_file(
+    output: str | Path | None, what: str = "a file", in_place: bool = False
+) -> None:
+    """A file to write: not a folder, in a folder that exists, and not a FIFO, device or socket
+    (a file written beside it and renamed into place would replace the node; a writer that
+    writes `in_place` takes a character device such as /dev/null)."""
     if output is None:
         return
     path = Path(output).absolute()
     if path.is_dir():
         raise SourceError(f"{output}: is a folder, not {what}")
+    try:
+        kind = os.stat(path).st_mode
+    except (OSError, ValueError):
+        kind = stat.S_IFREG  # absent (or a dangling link): a new file
+    if not (stat.S_ISREG(kind) or (in_place and stat.S_ISCHR(kind))):
+        node = "a FIFO" if stat.S_ISFIFO(kind) else "a device or socket"
+        why = (
+            "results go to a file or a character device such as /dev/null"
+            if in_place
+            else "the output is written beside it and renamed into place, which would replace "
+            "it; leave the output out to print the results"
+        )
+        raise SourceError(f"{output}: is {node}, not {what} ({why})")
     if not path.parent.is_dir():
         raise SourceError(f"{output}: folder {path.parent} does not exist")
 
