@@ -92,6 +92,28 @@ def test_query_output_onto_the_database_file_is_refused_and_the_database_kept(ti
     assert con.execute("SELECT count(*) FROM reviews").fetchall() == [(20,)]
 
 
+def test_an_output_onto_the_result_cache_in_use_is_refused(tiny_model, tmp_path):
+    """`query --cache c.sqlite ... -o c.sqlite` and `score --cache c.sqlite --output c.sqlite
+    --replace` replaced the cache (every stored answer) with the results; the shell's `.output`
+    emptied it. The cache a run uses is a source too."""
+    cache = tmp_path / "c.sqlite"
+    warm = cli("query", "--model", str(tiny_model), "--cache", str(cache),
+               "SELECT classify_sentiment('good value') AS l")  # fmt: skip
+    assert warm.returncode == 0, warm.stderr
+    digest = _digest(cache)
+    source = _write(tmp_path / "in.parquet", 4)
+    ran = cli("query", "--model", str(tiny_model), "--cache", str(cache), "SELECT 1 AS a",
+              "--format", "csv", "-o", str(cache))  # fmt: skip
+    assert_one_line_error(ran, "result cache")
+    scored = cli(*_score(tiny_model, "--cache", str(cache), "--input", str(source),
+                         "--output", str(cache), "--replace"))  # fmt: skip
+    assert_one_line_error(scored, "result cache")
+    shell = cli("shell", "--model", str(tiny_model), "--cache", str(cache),
+                stdin=f".output {cache}\nSELECT 1 AS a;\n")  # fmt: skip
+    assert "result cache" in shell.stderr, shell.stderr
+    assert _digest(cache) == digest
+
+
 def test_an_output_that_is_a_fifo_or_device_is_refused_not_replaced(tiny_model, tmp_path):
     """`query -o` and `score --output --replace` onto a FIFO or device wrote beside it and renamed
     the file over it: as root, `-o /dev/null` would have replaced the system's /dev/null with a

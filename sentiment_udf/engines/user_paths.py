@@ -10,6 +10,7 @@ from pathlib import Path
 
 import duckdb
 
+from ..runtime.result_cache import open_cache_files
 from .sql_names import SourceError
 
 
@@ -96,9 +97,9 @@ def _stored_sql(con: duckdb.DuckDBPyConnection) -> list[str]:
 
 def files_a_query_may_read(con: duckdb.DuckDBPyConnection, sql: str) -> dict[Path, str]:
     """Every file `sql` may read or hold, resolved, with its role: the connection's database
-    files (and their write-ahead logs) and each file a string constant names, in `sql` or in any
-    view or macro, a glob pattern expanded. Wider than the truth on purpose: an output is checked
-    against it."""
+    files (and their write-ahead logs), the result caches this process opened, and each file a
+    string constant or quoted name names, in `sql` or in any view or macro, a glob pattern
+    expanded. Wider than the truth on purpose: an output is checked against it."""
     found: dict[Path, str] = {}
     for text in (sql, *_stored_sql(con)):
         for literal in _quoted_words(text):
@@ -114,6 +115,8 @@ def files_a_query_may_read(con: duckdb.DuckDBPyConnection, sql: str) -> dict[Pat
     for (path,) in databases:
         found[Path(os.path.realpath(path))] = "the database"
         found[Path(os.path.realpath(path + ".wal"))] = "the database's log"
+    for cache_file in open_cache_files():
+        found[Path(os.path.realpath(cache_file))] = "the result cache in use"
     return found
 
 

@@ -554,6 +554,14 @@ def _refuse_link_or_special(path: Path) -> None:
         raise ValueError(f"result cache {path} is not a plain file (a folder, FIFO or device)")
 
 
+def open_cache_files() -> list[Path]:
+    """The files of every result cache this process opened (SQLite's journal, WAL and shared
+    memory files with each): what an output must never replace."""
+    with _CACHES_LOCK:
+        paths = [Path(path) for path, _ in _CACHES]
+    return [p.with_name(p.name + suffix) for p in paths for suffix in ("", "-journal", "-wal", "-shm")]
+
+
 def open_cache(
     cache: bool | str | Path | None, max_entries: int = DEFAULT_MAX_ENTRIES
 ) -> ResultCache | None:
