@@ -114,6 +114,23 @@ def test_an_output_onto_the_result_cache_in_use_is_refused(tiny_model, tmp_path)
     assert _digest(cache) == digest
 
 
+def test_an_output_onto_a_file_of_the_model_in_use_is_refused(tiny_model, tmp_path):
+    """`query --model M ... -o M/config.json` replaced the model's own config with the results:
+    the model folder no longer loaded. The files of the models a run loaded are sources too."""
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model, model)
+    digests = {p: _digest(p) for p in model.iterdir()}
+    sql = "SELECT classify_sentiment('good value') AS l"
+    for name in ("config.json", "model.onnx"):
+        ran = cli("query", "--model", str(model), sql, "--format", "json", "-o", str(model / name))
+        assert_one_line_error(ran, "model")
+    source = _write(tmp_path / "in.parquet", 4)
+    scored = cli(*_score(model, "--input", str(source), "--output", str(model / "model.onnx"),
+                         "--replace"))  # fmt: skip
+    assert_one_line_error(scored, "model")
+    assert {p: _digest(p) for p in model.iterdir()} == digests
+
+
 def test_an_output_that_is_a_fifo_or_device_is_refused_not_replaced(tiny_model, tmp_path):
     """`query -o` and `score --output --replace` onto a FIFO or device wrote beside it and renamed
     the file over it: as root, `-o /dev/null` would have replaced the system's /dev/null with a

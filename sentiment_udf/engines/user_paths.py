@@ -10,6 +10,7 @@ from pathlib import Path
 
 import duckdb
 
+from ..runtime.registry import loaded_model_folders
 from ..runtime.result_cache import open_cache_files
 from .sql_names import SourceError
 
@@ -97,9 +98,9 @@ def _stored_sql(con: duckdb.DuckDBPyConnection) -> list[str]:
 
 def files_a_query_may_read(con: duckdb.DuckDBPyConnection, sql: str) -> dict[Path, str]:
     """Every file `sql` may read or hold, resolved, with its role: the connection's database
-    files (and their write-ahead logs), the result caches this process opened, and each file a
-    string constant or quoted name names, in `sql` or in any view or macro, a glob pattern
-    expanded. Wider than the truth on purpose: an output is checked against it."""
+    files (and their write-ahead logs), the result caches and model files this process opened,
+    and each file a string constant or quoted name names, in `sql` or in any view or macro, a
+    glob pattern expanded. Wider than the truth on purpose: an output is checked against it."""
     found: dict[Path, str] = {}
     for text in (sql, *_stored_sql(con)):
         for literal in _quoted_words(text):
@@ -117,6 +118,10 @@ def files_a_query_may_read(con: duckdb.DuckDBPyConnection, sql: str) -> dict[Pat
         found[Path(os.path.realpath(path + ".wal"))] = "the database's log"
     for cache_file in open_cache_files():
         found[Path(os.path.realpath(cache_file))] = "the result cache in use"
+    for folder in loaded_model_folders():
+        with contextlib.suppress(OSError):
+            for model_file in folder.iterdir():
+                found[Path(os.path.realpath(model_file))] = "a file of a model in use"
     return found
 
 

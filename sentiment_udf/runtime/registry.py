@@ -39,6 +39,13 @@ def load_model(model: str | Path | SentimentModel | None = None, **options: Any)
         return _models[key]
 
 
+def loaded_model_folders() -> list[Path]:
+    """The folders of every model and tagger this process loaded: what an output must never
+    replace."""
+    with _lock:
+        return sorted({Path(key[0]) for key in (*_models, *_taggers)})
+
+
 def load_aspect_model(
     model: str | Path | SentimentModel | None,
     threads: int | None = None,
