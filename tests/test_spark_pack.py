@@ -71,7 +71,7 @@ def test_the_pack_is_readable_as_the_umask_says_and_never_written_through_a_link
 
 
 def test_a_killed_packs_temporary_file_is_removed_and_two_packs_never_share_a_folder(tmp_path):
-    """A pack killed while zipping (SIGKILL on the CLI, seen) left `.sentiment_udf.zip.XXXXXXXX`
+    """A pack killed while zipping (SIGKILL on the CLI, seen) left `.sentiment_udf.zip.<hex>.tmp`
     (up to the whole 125 MB zip) that no later pack removed. Now a pack holds a lock on its
     folder and removes the temporary files of ours a killed one left; others stay."""
     from sentiment_udf.engines.file_lock import exclusive_lock
@@ -79,13 +79,14 @@ def test_a_killed_packs_temporary_file_is_removed_and_two_packs_never_share_a_fo
 
     out = tmp_path / "pack"
     out.mkdir()
-    (out / ".sentiment_udf.zip.ab12_x9z").write_bytes(b"half a zip")
+    killed = out / f".sentiment_udf.zip.{'ab' * 16}.tmp"
+    killed.write_bytes(b"half a zip")
     (out / ".sentiment_udf.zip.notes").write_text("mine")
     (out / "keep.txt").write_text("mine")
     with exclusive_lock(out / LOCK_NAME, "the pack"):
         held = CliRunner().invoke(main, ["spark", "pack", str(out), "--no-dependencies"])
     assert held.exit_code != 0 and "another process" in held.output, held.output
-    assert (out / ".sentiment_udf.zip.ab12_x9z").exists()
+    assert killed.exists()
     done = CliRunner().invoke(main, ["spark", "pack", str(out), "--no-dependencies"])
     assert done.exit_code == 0, done.output
     assert sorted(p.name for p in out.iterdir()) == [

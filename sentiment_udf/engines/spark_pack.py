@@ -15,11 +15,8 @@ Two files, for two kinds of cluster:
 from __future__ import annotations
 
 import os
-import re
-import stat
 import sys
 import tarfile
-import tempfile
 import zipfile
 from dataclasses import dataclass
 from importlib import metadata
@@ -27,8 +24,7 @@ from pathlib import Path
 
 from packaging.requirements import Requirement
 
-from ..runtime.file_modes import as_umask_makes
-from .file_lock import exclusive_lock
+from .file_lock import exclusive_lock, fresh_file, remove_killed_temporaries
 
 PACKAGE_ZIP = "sentiment_udf.zip"
 ENV_ARCHIVE = "sentiment_udf_env.tar.gz"
@@ -85,7 +81,8 @@ def pack(out: Path, dependencies: bool = True) -> Pack:
         raise ValueError(f"{out} is inside the package folder {package}: write the pack elsewhere")
     out.mkdir(parents=True, exist_ok=True)
     with exclusive_lock(out / LOCK_NAME, f"the pack in {out}"):
-        _remove_left_temporaries(out)
+        for name in (PACKAGE_ZIP, ENV_ARCHIVE):  # what a killed pack left (no pack writes now)
+            remove_killed_temporaries(out / name)
         package_zip = out / PACKAGE_ZIP
         _write_atomically(package_zip, lambda path: _zip_package(package, path))
         if not dependencies:
@@ -94,16 +91,6 @@ def pack(out: Path, dependencies: bool = True) -> Pack:
         archive = out / ENV_ARCHIVE
         _write_atomically(archive, lambda path: _tar_environment(package, found, path))
     return Pack(package_zip, archive, [f"{d.name} {d.version}" for d in found], _python())
-
-
-def _remove_left_temporaries(out: Path) -> None:
-    """Remove the temporary files a killed pack left in `out` (ours by name, plain files; the
-    lock held means no pack is writing them now)."""
-    names = "|".join(re.escape(name) for name in (PACKAGE_ZIP, ENV_ARCHIVE))
-    ours = re.compile(rf"\.({names})\.[a-z0-9_]{{8}}")
-    for path in out.iterdir():
-        if ours.fullmatch(path.name) and stat.S_ISREG(path.lstat().st_mode):
-            path.unlink()
 
 
 def runtime_distributions() -> list[metadata.Distribution]:
@@ -165,14 +152,8 @@ def _no_caches(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
 
 
 def _write_atomically(target: Path, write) -> None:
-    """Write into a fresh temporary file beside `target`, then rename it into place."""
-    descriptor, name = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    os.close(descriptor)
-    temporary = Path(name)
-    try:
+    """Write into a fresh temporary file beside `target` (the umask's mode, never through a
+    link), then rename it into place."""
+    with fresh_file(target.parent, f".{target.name}.") as temporary:
         write(temporary)
-        as_umask_makes(temporary, folder=False)  # mkstemp made it private; a pack is not
         os.replace(temporary, target)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
