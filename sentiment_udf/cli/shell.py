@@ -160,10 +160,12 @@ def _name_output(con: duckdb.DuckDBPyConnection, path: Path, state: ShellState) 
         check_output_file(path, in_place=True)
         if path.is_symlink():
             raise SourceError(f"{path} is a link: name the file itself")
-        check_not_read(path, files_a_query_may_read(con, ""), ".output")
     except SourceError as exc:
-        return _error(state, str(exc) if str(exc).startswith(".output") else f".output {exc}")
+        return _error(state, f".output {exc}")
     state.output_path = path
+    if _reads_output(con, "", state, ""):  # the database, its log, a file a view reads
+        state.output_path = None
+        return False
     return True
 
 
