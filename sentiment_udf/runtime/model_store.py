@@ -172,8 +172,8 @@ def pull(repo_id: str, folder: Path | None = None, revision: str | None = None) 
     base.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=".pull-", dir=base))  # ours alone: mode 0700, new
     held = hold_folder(scratch)  # a later pull leaves it alone while we run
-    remove_unheld_folders(base, r"\.pull-[A-Za-z0-9_]{8}", ("model", "previous"))
     try:
+        remove_unheld_folders(base, r"\.pull-[A-Za-z0-9_]{8}", ("model", "previous"))
         download = scratch / "model"
         try:
             snapshot_download(
